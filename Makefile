@@ -1,0 +1,49 @@
+# otel-llm developer commands. Every target bootstraps what it needs and is safe to re-run.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+EXTRAS := dev,presidio,ner,report,otlp
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[$(EXTRAS)]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install the package with every extra
+
+demo: $(STAMP) ## Run the main job: a shadow test end to end on loopback servers
+	$(VENV)/bin/otel-llm demo
+
+collector: ## Build collector/bin/otelcol-llm from the Go module proxy
+	collector/build.sh
+
+prometheus: ## Install Prometheus and promtool (Debian package) if missing
+	scripts/install-prometheus.sh
+
+test: $(STAMP) collector prometheus ## Run the whole test suite (installs everything it needs)
+	scripts/run-tests.sh
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
+	$(VENV)/bin/ruff check otel_llm tests benchmarks examples
+	$(VENV)/bin/ruff format --check otel_llm tests benchmarks examples
+	$(VENV)/bin/mypy
+
+format: $(STAMP) ## Apply ruff formatting and safe fixes
+	$(VENV)/bin/ruff check --fix otel_llm tests benchmarks examples
+	$(VENV)/bin/ruff format otel_llm tests benchmarks examples
+
+bench: $(STAMP) ## Run benchmarks against peers; writes benchmarks/results/*.json and *.md
+	$(PY) -m benchmarks
+
+clean: ## Remove build outputs (keeps .venv)
+	rm -rf collector/bin otel-llm-demo .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help venv demo collector prometheus test lint format bench clean

@@ -1,0 +1,1 @@
+"""Turn parsed calls into span attributes: experiment context, usage, cost. No httpx imports here."""

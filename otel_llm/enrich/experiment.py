@@ -1,0 +1,163 @@
+"""Experiment context: which experiment, variant, route and prompt version a call belongs to.
+
+Sources, in order of precedence (SPEC §5): ``otel_llm.experiment(...)`` (and the router, which uses the same
+context), W3C baggage entries, then ``X-LLM-*`` request headers. The context lives in a :mod:`contextvars`
+variable, so it follows asyncio tasks and ``contextvars.copy_context()`` / threads started through
+``otel_llm.experiment``-aware helpers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from opentelemetry import baggage
+from opentelemetry.trace import Link
+
+from otel_llm import attributes as A
+
+
+def hash_subject(subject: str) -> str:
+    """Stable, non-reversible hash of an assignment key (never put the raw id on a span)."""
+    return hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentContext:
+    """Tags for the LLM calls made while this context is active. ``None`` fields are not set."""
+
+    experiment_id: str | None = None
+    variant: str | None = None
+    prompt_version: str | None = None
+    rag_index_version: str | None = None
+    subject_hash: str | None = None
+    subject_random: bool = False
+    route: str | None = None
+    variant_weight: float | None = None
+    shadow: bool = False
+    links: tuple[Link, ...] = field(default_factory=tuple)
+
+    def merged_over(self, base: ExperimentContext | None) -> ExperimentContext:
+        """This context's set fields over ``base``'s."""
+        if base is None:
+            return self
+        changes: dict[str, Any] = {}
+        for name in self.__slots__:
+            value = getattr(self, name)
+            if value is not None and value is not False and value != ():
+                changes[name] = value
+        return replace(base, **changes)
+
+    def span_attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {}
+        if self.experiment_id is not None:
+            attrs[A.LLM_EXPERIMENT_ID] = self.experiment_id
+        if self.variant is not None:
+            attrs[A.LLM_VARIANT] = self.variant
+        attrs[A.LLM_ROUTE] = self.route or A.ROUTE_PRIMARY
+        if self.variant_weight is not None:
+            attrs[A.LLM_VARIANT_WEIGHT] = float(self.variant_weight)
+        if self.shadow:
+            attrs[A.LLM_SHADOW] = True
+        if self.prompt_version is not None:
+            attrs[A.LLM_PROMPT_VERSION] = self.prompt_version
+        if self.rag_index_version is not None:
+            attrs[A.LLM_RAG_INDEX_VERSION] = self.rag_index_version
+        if self.subject_hash is not None:
+            attrs[A.LLM_SUBJECT_HASH] = self.subject_hash
+        if self.subject_random:
+            attrs[A.LLM_SUBJECT_RANDOM] = True
+        return attrs
+
+
+_CURRENT: contextvars.ContextVar[ExperimentContext | None] = contextvars.ContextVar(
+    "otel_llm_experiment", default=None
+)
+
+
+def current() -> ExperimentContext | None:
+    """The experiment context set by ``experiment()`` or the router, if any."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def use(ctx: ExperimentContext) -> Iterator[ExperimentContext]:
+    """Activate ``ctx`` (merged over any enclosing context) for the duration of the block."""
+    merged = ctx.merged_over(_CURRENT.get())
+    token = _CURRENT.set(merged)
+    try:
+        yield merged
+    finally:
+        _CURRENT.reset(token)
+
+
+@contextmanager
+def experiment(
+    experiment_id: str,
+    *,
+    variant: str | None = None,
+    prompt_version: str | None = None,
+    rag_index_version: str | None = None,
+    subject: str | None = None,
+) -> Iterator[ExperimentContext]:
+    """Tag every LLM call made inside the block (also in asyncio tasks created inside it).
+
+    ``subject`` is the assignment key (user or session id); only its hash reaches telemetry.
+    """
+    ctx = ExperimentContext(
+        experiment_id=experiment_id,
+        variant=variant,
+        prompt_version=prompt_version,
+        rag_index_version=rag_index_version,
+        subject_hash=hash_subject(subject) if subject is not None else None,
+    )
+    with use(ctx) as merged:
+        yield merged
+
+
+
+def from_baggage() -> ExperimentContext | None:
+    """Experiment tags an upstream gateway put in W3C baggage."""
+    entries = baggage.get_all()
+    if not entries:
+        return None
+    exp = entries.get(A.BAGGAGE_EXPERIMENT_ID)
+    variant = entries.get(A.BAGGAGE_VARIANT)
+    prompt = entries.get(A.BAGGAGE_PROMPT_VERSION)
+    shadow = str(entries.get(A.BAGGAGE_SHADOW, "")).lower() == "true"
+    if exp is None and variant is None and prompt is None and not shadow:
+        return None
+    return ExperimentContext(
+        experiment_id=str(exp) if exp is not None else None,
+        variant=str(variant) if variant is not None else None,
+        prompt_version=str(prompt) if prompt is not None else None,
+        shadow=shadow,
+        route=A.ROUTE_SHADOW if shadow else None,
+    )
+
+
+def from_headers(headers: Mapping[str, str]) -> ExperimentContext | None:
+    """Experiment tags from ``X-LLM-*`` request headers (header names case-insensitive)."""
+    exp = headers.get(A.HEADER_EXPERIMENT)
+    variant = headers.get(A.HEADER_VARIANT)
+    prompt = headers.get(A.HEADER_PROMPT_VERSION)
+    if exp is None and variant is None and prompt is None:
+        return None
+    return ExperimentContext(experiment_id=exp, variant=variant, prompt_version=prompt)
+
+
+def resolve(headers: Mapping[str, str] | None) -> ExperimentContext | None:
+    """The effective context for one call: explicit > baggage > headers."""
+    ctx = _CURRENT.get()
+    bag = from_baggage()
+    hdr = from_headers(headers) if headers is not None else None
+    result: ExperimentContext | None = hdr
+    if bag is not None:
+        result = bag.merged_over(result)
+    if ctx is not None:
+        result = ctx.merged_over(result)
+    return result

@@ -1,0 +1,1 @@
+"""Pure parsers of LLM wire formats (request/response/SSE/NDJSON bytes -> plain dataclasses)."""
