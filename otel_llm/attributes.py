@@ -65,6 +65,13 @@ LLM_COST_SOURCE: Final = "llm.cost.source"
 LLM_USAGE_SOURCE: Final = "llm.usage.source"
 LLM_SCHEMA_VALID: Final = "llm.schema.valid"
 LLM_REDACTION_STATUS: Final = "llm.redaction.status"
+# Id of the input document a call works on (set by the app / demo); joins predictions to a ground-truth file.
+LLM_DOCUMENT_ID: Final = "llm.document.id"
+# Judge results the app or demo may put on a span; `otel-llm report` uses them when no truth file is given.
+LLM_EVAL_FIELDS_CORRECT: Final = "llm.eval.fields_correct"
+LLM_EVAL_FIELDS_TOTAL: Final = "llm.eval.fields_total"
+LLM_EVAL_NULL_FIELDS: Final = "llm.eval.null_fields"
+LLM_EVAL_NULL_FILLED: Final = "llm.eval.null_filled"
 
 ROUTE_PRIMARY: Final = "primary"
 ROUTE_SHADOW: Final = "shadow"
