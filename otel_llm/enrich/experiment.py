@@ -40,6 +40,9 @@ class ExperimentContext:
     variant_weight: float | None = None
     shadow: bool = False
     links: tuple[Link, ...] = field(default_factory=tuple)
+    # The raw assignment key, kept in-process only so the router can assign a variant from
+    # ``experiment(subject=...)``. Never exported: ``span_attributes()`` does not read it.
+    subject_key: str | None = field(default=None, repr=False)
 
     def merged_over(self, base: ExperimentContext | None) -> ExperimentContext:
         """This context's set fields over ``base``'s."""
@@ -114,6 +117,7 @@ def experiment(
         prompt_version=prompt_version,
         rag_index_version=rag_index_version,
         subject_hash=hash_subject(subject) if subject is not None else None,
+        subject_key=subject,
     )
     with use(ctx) as merged:
         yield merged
