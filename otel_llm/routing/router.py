@@ -1,0 +1,418 @@
+"""The router: holds the experiments config, assigns variants, plans each call, owns breakers and shadows.
+
+The transports in :mod:`otel_llm.routing._transports` call :meth:`Router.plan` and the helpers below; this
+module has no httpx import, so the router works with httpx, httpx2 or both.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from opentelemetry.metrics import MeterProvider, get_meter
+from opentelemetry.trace import Link
+
+from otel_llm import __version__
+from otel_llm import attributes as A
+from otel_llm.enrich import experiment as exp_ctx
+from otel_llm.routing import assignment, loader
+from otel_llm.routing._hook import SPAN_CONTEXT_EXTENSION
+from otel_llm.routing._shadow import ShadowPool, _Job
+from otel_llm.routing.breaker import Breaker
+from otel_llm.routing.config import Experiment, ExperimentsFile
+from otel_llm.routing.guardrails import InProcessStats
+
+_log = logging.getLogger("otel_llm.routing")
+# TODO(attributes.py owner): move to otel_llm/attributes.py; metric-only attribute, low cardinality.
+_BREAKER_STATE = "llm.circuit_breaker.state"
+_SKIP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_SHADOW_BAGGAGE = f"{A.BAGGAGE_SHADOW}=true"
+
+
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """A variant with its API key resolved from the environment (at load time, never per request)."""
+
+    name: str
+    weight: float
+    model: str | None
+    base_url: str | None
+    prompt_version: str | None
+    api_key: str | None
+
+
+class _Compiled:
+    def __init__(self, exp: Experiment, environ: Mapping[str, str]) -> None:
+        self.exp = exp
+        self.layout = assignment.layout(exp)
+        self.variants = {
+            v.name: Variant(
+                v.name,
+                v.weight,
+                v.model,
+                v.base_url.rstrip("/") if v.base_url else None,
+                v.prompt_version,
+                environ.get(v.api_key_env) if v.api_key_env else None,
+            )
+            for v in exp.variants
+        }
+        self.control = self.variants[exp.control_name]
+        self.shadow = self.variants[exp.shadow.variant] if exp.shadow and exp.enabled else None
+        self.fallback = self.variants[exp.fallback.variant] if exp.fallback else None
+        self.triggers = frozenset(exp.fallback.on) if exp.fallback else frozenset()
+        paths = {_path_of(v.base_url) for v in self.variants.values() if v.base_url}
+        self.base_paths = tuple(sorted((p for p in paths if p), key=len, reverse=True))
+        self.needs_body = any(v.model for v in self.variants.values()) or exp.assign_by.startswith("body:")
+
+
+def _path_of(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    slash = rest.find("/")
+    return rest[slash:].rstrip("/") if slash >= 0 else ""
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the router decided for one request."""
+
+    compiled: _Compiled
+    assigned: Variant
+    served: Variant
+    route: str
+    weight: float
+    subject_hash: str | None
+    subject_random: bool
+    body: Any
+    raw: bytes
+    shadow: Variant | None
+
+    def tags(self, served: Variant, route: str) -> exp_ctx.ExperimentContext:
+        return exp_ctx.ExperimentContext(
+            experiment_id=self.compiled.exp.id,
+            variant=self.assigned.name,
+            prompt_version=served.prompt_version,
+            subject_hash=self.subject_hash,
+            subject_random=self.subject_random,
+            route=route,
+            variant_weight=self.weight,
+        )
+
+
+class Router:
+    """Routes LLM requests of an httpx / httpx2 client between the variants of an experiments file.
+
+    ``Router(path_or_config, reload_interval_s=0.5)``; ``transport()`` / ``async_transport()`` give transports
+    for ``httpx.Client(transport=...)`` / ``httpx.AsyncClient`` (``flavour="httpx2"`` or an httpx2 ``inner``
+    for httpx2 clients). Use as a context manager, or call ``close()`` / ``await aclose()``.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentsFile | str | os.PathLike[str],
+        *,
+        reload_interval_s: float = 0.5,
+        meter_provider: MeterProvider | None = None,
+        stats: InProcessStats | None = None,
+        environ: Mapping[str, str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self._environ = dict(os.environ if environ is None else environ)
+        self._reloader: loader.Reloader | None = None
+        if isinstance(config, ExperimentsFile):
+            cfg = loader.check(config)
+        else:
+            self._reloader = loader.Reloader(config, reload_interval_s)
+            cfg = self._reloader.config
+        meter = get_meter("otel_llm.routing", __version__, meter_provider)
+        self._dropped = meter.create_counter(
+            A.METRIC_SHADOW_DROPPED, unit="{request}", description="Shadow copies dropped at max_in_flight."
+        )
+        self._state_changes = meter.create_counter(
+            A.METRIC_CIRCUIT_STATE_CHANGES, unit="{change}", description="Circuit breaker state changes."
+        )
+        self.stats = stats if stats is not None else InProcessStats()
+        self.shadow_dropped = 0
+        self._random = random.Random(seed)
+        self._breakers: dict[tuple[str, str], Breaker] = {}
+        self._pool = ShadowPool(self._on_drop)
+        self._install(cfg)
+
+    # --- configuration --------------------------------------------------------------------------------------
+    def _install(self, cfg: ExperimentsFile) -> None:
+        compiled = {e.id: _Compiled(e, self._environ) for e in cfg.experiments}
+        breakers: dict[tuple[str, str], Breaker] = {}
+        for e in cfg.experiments:
+            if e.circuit_breaker is None:
+                continue
+            for v in e.variants:
+                key = (e.id, v.name)
+                old = self._breakers.get(key)
+                keep = old is not None and old.cfg == e.circuit_breaker
+                breakers[key] = (
+                    old if keep and old else Breaker(f"{e.id}/{v.name}", e.circuit_breaker, self._on_state)
+                )
+        previous = getattr(self, "_compiled", {})
+        self.config = cfg
+        self._compiled = compiled
+        self._breakers = breakers
+        for exp_id in previous:
+            now = compiled.get(exp_id)
+            if now is None or now.shadow is None:
+                self._pool.cancel(exp_id)  # kill switch / shadow removed: stop copies in flight
+
+    def reload(self) -> bool:
+        """Re-read the file now (it is also re-read on change during requests). True when it changed."""
+        if self._reloader is not None and self._reloader.reload():
+            self._install(self._reloader.config)
+            return True
+        return False
+
+    def maybe_reload(self) -> None:
+        r = self._reloader
+        if r is not None and r.maybe_reload():
+            self._install(r.config)
+
+    def _on_state(self, name: str, old: str, new: str) -> None:
+        exp_id, _, variant = name.partition("/")
+        self._state_changes.add(1, {A.LLM_EXPERIMENT_ID: exp_id, A.LLM_VARIANT: variant, _BREAKER_STATE: new})
+
+    def _on_drop(self, experiment_id: str, variant: str) -> None:
+        self.shadow_dropped += 1
+        self._dropped.add(1, {A.LLM_EXPERIMENT_ID: experiment_id, A.LLM_VARIANT: variant})
+
+    def breaker(self, experiment_id: str, variant: str) -> Breaker | None:
+        return self._breakers.get((experiment_id, variant))
+
+    # --- assignment -----------------------------------------------------------------------------------------
+    def assign(self, experiment_id: str, subject: str | None) -> str:
+        """The variant a subject gets now (random when ``subject`` is None)."""
+        c = self._compiled[experiment_id]
+        b = (
+            self._random.randrange(assignment.BUCKETS)
+            if subject is None
+            else assignment.bucket(experiment_id, c.exp.salt, subject)
+        )
+        return c.layout.variant_for(b)
+
+    def _select(self, bound: str | None) -> _Compiled | None:
+        if bound is not None:
+            return self._compiled.get(bound)
+        ctx = exp_ctx.current()
+        if ctx is not None and ctx.experiment_id is not None and ctx.experiment_id in self._compiled:
+            return self._compiled[ctx.experiment_id]
+        if len(self._compiled) == 1:
+            return next(iter(self._compiled.values()))
+        return None
+
+    def plan(self, headers: Mapping[str, str], raw: bytes, bound: str | None) -> Plan | None:
+        """Decide variant, route and shadow for one request; ``None`` passes it through untouched."""
+        c = self._select(bound)
+        if c is None:
+            return None
+        exp = c.exp
+        body: Any = None
+        if c.needs_body and raw[:1] == b"{":
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+        ctx = exp_ctx.current()
+        if not exp.enabled:
+            assigned, subject, weight = c.control, None, 100.0
+        else:
+            subject = assignment.subject_from(
+                exp.assign_by, headers, body, ctx.subject_key if ctx is not None else None
+            )
+            b = (
+                self._random.randrange(assignment.BUCKETS)
+                if subject is None
+                else assignment.bucket(exp.id, exp.salt, subject)
+            )
+            assigned = c.variants[c.layout.variant_for(b)]
+            weight = assigned.weight
+        served, route = assigned, A.ROUTE_PRIMARY
+        br = self._breakers.get((exp.id, assigned.name))
+        if br is not None and not br.allow():
+            alt = c.fallback if c.fallback is not None else c.control
+            alt_br = self._breakers.get((exp.id, alt.name))
+            if alt is not assigned and (alt_br is None or alt_br.allow()):
+                served, route = alt, A.ROUTE_FALLBACK
+        shadow = c.shadow
+        if shadow is not None and (
+            shadow.name == served.name or self._random.random() >= (exp.shadow.sample if exp.shadow else 0)
+        ):
+            shadow = None
+        if subject is not None:
+            subject_hash: str | None = exp_ctx.hash_subject(subject)
+        else:
+            subject_hash = (
+                ctx.subject_hash if ctx is not None and exp.enabled and exp.assign_by == "context" else None
+            )
+        return Plan(
+            c,
+            assigned,
+            served,
+            route,
+            weight,
+            subject_hash,
+            subject is None and exp.enabled,
+            body,
+            raw,
+            shadow,
+        )
+
+    # --- request building -----------------------------------------------------------------------------------
+    def build(self, mod: ModuleType, request: Any, plan: Plan, variant: Variant, body: Any = None) -> Any:
+        """A copy of ``request`` sent to ``variant``: base URL, model and API key rewritten."""
+        body = plan.body if body is None else body
+        if (
+            isinstance(body, dict)
+            and variant.model is not None
+            and body.get("model", variant.model) != variant.model
+        ):
+            body = {**body, "model": variant.model}
+        content = plan.raw if body is plan.body else json.dumps(body, separators=(",", ":")).encode()
+        url = request.url
+        if variant.base_url is not None:
+            path = url.raw_path.decode("ascii")
+            query = ""
+            if "?" in path:
+                path, _, query = path.partition("?")
+            for prefix in plan.compiled.base_paths:
+                if path == prefix or path.startswith(prefix + "/"):
+                    path = path[len(prefix) :]
+                    break
+            url = variant.base_url + path + (f"?{query}" if query else "")
+        headers = [(k, v) for k, v in request.headers.raw if k.lower().decode("latin-1") not in _SKIP_HEADERS]
+        if variant.api_key is not None:
+            uses_x_api_key = any(k.lower() == b"x-api-key" for k, _ in headers)
+            drop = b"x-api-key" if uses_x_api_key else b"authorization"
+            headers = [(k, v) for k, v in headers if k.lower() != drop]
+            if uses_x_api_key:
+                headers.append((b"x-api-key", variant.api_key.encode("latin-1")))
+            else:
+                headers.append((b"Authorization", f"Bearer {variant.api_key}".encode("latin-1")))
+        extensions = {k: v for k, v in request.extensions.items() if k != SPAN_CONTEXT_EXTENSION}
+        return mod.Request(request.method, url, headers=headers, content=content, extensions=extensions)
+
+    # --- outcomes, fallback, shadow -------------------------------------------------------------------------
+    def trigger(self, mod: ModuleType, status: int | None, exc: BaseException | None) -> str | None:
+        if exc is not None:
+            if isinstance(exc, mod.TimeoutException):
+                return "timeout"
+            if isinstance(exc, mod.ConnectError):
+                return "connect_error"
+            return "error"
+        if status == 429:
+            return "429"
+        if status is not None and status >= 500:
+            return "5xx"
+        return None
+
+    def outcome(
+        self, plan: Plan, variant: Variant, trigger: str | None, status: int | None, dt: float
+    ) -> None:
+        br = self._breakers.get((plan.compiled.exp.id, variant.name))
+        if br is not None:
+            br.record(trigger is None)
+        if variant is plan.served and plan.route == A.ROUTE_PRIMARY:
+            ok = trigger is None and (status is None or status < 400)
+            self.stats.record_call(plan.compiled.exp.id, plan.assigned.name, ok, dt)
+
+    def fallback_for(self, plan: Plan, trigger: str | None) -> Variant | None:
+        c = plan.compiled
+        fb = c.fallback
+        if trigger is None or fb is None or plan.route != A.ROUTE_PRIMARY or trigger not in c.triggers:
+            return None
+        if fb.name == plan.served.name:
+            return None
+        br = self._breakers.get((c.exp.id, fb.name))
+        return fb if br is None or br.allow() else None
+
+    def _shadow_job(self, mod: ModuleType, request: Any, primary: Any, plan: Plan) -> tuple[_Job, int, float]:
+        assert plan.shadow is not None
+        assert plan.compiled.exp.shadow is not None
+        cfg = plan.compiled.exp.shadow
+        body = plan.body
+        if cfg.stream == "never" and isinstance(body, dict) and body.get("stream"):
+            body = {k: v for k, v in body.items() if k != "stream_options"}
+            body["stream"] = False
+        req = self.build(mod, request, plan, plan.shadow, body)
+        req.extensions = {}
+        existing = req.headers.get("baggage")
+        req.headers["baggage"] = f"{existing},{_SHADOW_BAGGAGE}" if existing else _SHADOW_BAGGAGE
+        span_ctx = primary.extensions.get(SPAN_CONTEXT_EXTENSION) if primary is not None else None
+        links = (Link(span_ctx),) if span_ctx is not None and span_ctx.is_valid else ()
+        tags = exp_ctx.ExperimentContext(
+            experiment_id=plan.compiled.exp.id,
+            variant=plan.shadow.name,
+            prompt_version=plan.shadow.prompt_version,
+            subject_hash=plan.subject_hash,
+            subject_random=plan.subject_random,
+            route=A.ROUTE_SHADOW,
+            shadow=True,
+            links=links,
+        )
+        return (
+            _Job(plan.compiled.exp.id, req, tags, contextvars.copy_context()),
+            cfg.max_in_flight,
+            cfg.timeout_s,
+        )
+
+    def fire_shadow(self, mod: ModuleType, request: Any, primary: Any, plan: Plan, is_async: bool) -> None:
+        """Start the shadow copy; never raises and never blocks on the candidate."""
+        try:
+            job, limit, timeout_s = self._shadow_job(mod, request, primary, plan)
+            if is_async:
+                self._pool.submit_async(mod, job, limit, timeout_s)
+            else:
+                self._pool.submit_sync(mod, job, limit, timeout_s)
+        except Exception as exc:
+            _log.debug("shadow copy not started: %r", exc)
+
+    def shadows_in_flight(self, experiment_id: str | None = None) -> int:
+        return self._pool.in_flight(experiment_id)
+
+    # --- transports and lifetime ---------------------------------------------------------------------------
+    def transport(
+        self, inner: Any = None, *, experiment: str | None = None, flavour: str | None = None
+    ) -> Any:
+        """A sync transport for ``httpx.Client`` (or ``httpx2.Client`` with ``flavour="httpx2"``)."""
+        from otel_llm.routing._transports import make
+
+        return make(self, inner, experiment, flavour, is_async=False)
+
+    def async_transport(
+        self, inner: Any = None, *, experiment: str | None = None, flavour: str | None = None
+    ) -> Any:
+        """An async transport for ``httpx.AsyncClient`` (``httpx2.AsyncClient`` with ``flavour="httpx2"``)."""
+        from otel_llm.routing._transports import make
+
+        return make(self, inner, experiment, flavour, is_async=True)
+
+    def close(self) -> None:
+        """Cancel shadow copies in flight and stop the shadow workers (joins the threads)."""
+        self._pool.close()
+
+    async def aclose(self) -> None:
+        """Like :meth:`close`, and also awaits the cancelled shadow tasks of the running loop."""
+        await self._pool.aclose()
+
+    def __enter__(self) -> Router:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Router:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
