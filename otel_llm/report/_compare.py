@@ -1,0 +1,252 @@
+"""Candidate-vs-control comparisons with Holm correction, sequential series, SRM and shadow pairing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from otel_llm.report import _stats_bridge as bridge
+from otel_llm.report._collect import ROUTE_PRIMARY, Columns
+from otel_llm.report._figures import field_counts, num, percentiles, schema_counts, trace_keys
+from otel_llm.stats import TestResult
+
+Arrays = dict[str, npt.NDArray[Any]]
+ALPHA = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    name: str
+    higher_is_better: bool
+    guardrail: bool
+    margin: float  # absolute when ``relative`` is False, else a share of the control's value
+    relative: bool = False
+
+
+# Field accuracy is the primary metric; the rest are the guardrails of SPEC §7.5, each relative to control.
+METRICS: tuple[Metric, ...] = (
+    Metric("field_accuracy", higher_is_better=True, guardrail=False, margin=0.0),
+    Metric("error_rate", higher_is_better=False, guardrail=True, margin=0.01),
+    Metric("latency_p50", higher_is_better=False, guardrail=True, margin=0.10, relative=True),
+    Metric("latency_p99", higher_is_better=False, guardrail=True, margin=0.10, relative=True),
+    Metric("cost_per_1k_requests_usd", higher_is_better=False, guardrail=True, margin=0.10, relative=True),
+    Metric("hallucination_rate", higher_is_better=False, guardrail=True, margin=0.005),
+    Metric("schema_pass_rate", higher_is_better=True, guardrail=True, margin=0.01),
+)
+
+
+def _rate_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, TestResult] | None:
+    if n1 == 0 or n2 == 0:
+        return None
+    return x1 / n1, x2 / n2, bridge.compare_rates(x1, n1, x2, n2)
+
+
+def _test(metric: str, control: Arrays, candidate: Arrays) -> tuple[float, float, TestResult] | None:
+    """(control value, candidate value, test) for one metric, or None when either side lacks data."""
+    if metric == "error_rate":
+        return _rate_test(
+            int(control["error"].sum()),
+            control["error"].size,
+            int(candidate["error"].sum()),
+            candidate["error"].size,
+        )
+    if metric in {"latency_p50", "latency_p99"}:
+        a, b = control["duration_ms"], candidate["duration_ms"]
+        if a.size < 2 or b.size < 2:
+            return None
+        statistic = metric.removeprefix("latency_")
+        result = bridge.compare_percentiles(a, b, statistic)
+        q = 50.0 if statistic == "p50" else 99.0
+        return float(np.percentile(a, q)), float(np.percentile(b, q)), result
+    if metric == "cost_per_1k_requests_usd":
+        a = control["cost"][~np.isnan(control["cost"])] * 1000.0
+        b = candidate["cost"][~np.isnan(candidate["cost"])] * 1000.0
+        if a.size < 2 or b.size < 2:
+            return None
+        return float(a.mean()), float(b.mean()), bridge.compare_means(a, b)
+    if metric in {"field_accuracy", "hallucination_rate"}:
+        fc, fk = field_counts(control), field_counts(candidate)
+        key_x, key_n = ("correct", "total") if metric == "field_accuracy" else ("filled", "null")
+        return _rate_test(fc[key_x], fc[key_n], fk[key_x], fk[key_n])
+    if metric == "schema_pass_rate":
+        return _rate_test(*schema_counts(control), *schema_counts(candidate))
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def compare(
+    control: Columns, candidate: Columns, variant: str, margins: Mapping[str, float] | None = None
+) -> tuple[list[dict[str, Any]], list[bridge.ComparisonInput]]:
+    """Comparisons of one candidate against the control, Holm-corrected across metrics."""
+    ca, ka = control.arrays(), candidate.arrays()
+    rows: list[dict[str, Any]] = []
+    inputs: list[bridge.ComparisonInput] = []
+    for metric in METRICS:
+        found = _test(metric.name, ca, ka)
+        if found is None:
+            continue
+        control_value, candidate_value, result = found
+        margin = (margins or {}).get(metric.name, metric.margin)
+        absolute_margin = margin * abs(control_value) if metric.relative else margin
+        rows.append(
+            {
+                "metric": metric.name,
+                "variant": variant,
+                "control": num(control_value),
+                "candidate": num(candidate_value),
+                "delta": num(result.estimate),
+                "ci_low": num(result.ci_low),
+                "ci_high": num(result.ci_high),
+                "p_value": num(result.p_value),
+                "higher_is_better": metric.higher_is_better,
+                "guardrail": metric.guardrail,
+                "margin": num(absolute_margin),
+            }
+        )
+        inputs.append(
+            bridge.ComparisonInput(
+                metric=metric.name,
+                control=control_value,
+                candidate=candidate_value,
+                delta=result.estimate,
+                ci_low=result.ci_low,
+                ci_high=result.ci_high,
+                p_value=result.p_value,
+                higher_is_better=metric.higher_is_better,
+                margin=absolute_margin if metric.guardrail else None,
+                guardrail=metric.guardrail,
+            )
+        )
+    adjusted = bridge.holm([row["p_value"] if row["p_value"] is not None else 1.0 for row in rows])
+    for row, p_adjusted in zip(rows, adjusted, strict=True):
+        row["p_value_holm"] = p_adjusted
+        row["significant"] = p_adjusted < ALPHA
+    return rows, inputs
+
+
+def sequential_series(
+    control: Columns, candidate: Columns, variant: str, looks: int = 20
+) -> list[dict[str, Any]]:
+    """Always-valid p-values at ``looks`` points in time (error rate; field accuracy if judged)."""
+    ca, ka = control.arrays(), candidate.arrays()
+    starts = np.sort(np.concatenate([ca["start_s"], ka["start_s"]]))
+    if starts.size < 2:
+        return []
+    cuts = np.unique(np.quantile(starts, np.linspace(0, 1, looks + 1)[1:]))
+    series = []
+    measures: list[tuple[str, Callable[[Arrays], tuple[npt.NDArray[Any], npt.NDArray[Any]]]]] = [
+        ("error_rate", lambda a: (a["error"].astype(np.int64), np.ones(a["error"].size, np.int64))),
+    ]
+    if field_counts(ca)["total"] and field_counts(ka)["total"]:
+        measures.append(
+            (
+                "field_accuracy",
+                lambda a: (np.maximum(a["fields_correct"], 0), np.maximum(a["fields_total"], 0)),
+            )
+        )
+    for metric, measure in measures:
+        points = []
+        best = 1.0
+        for cut in cuts:
+            c_mask, k_mask = ca["start_s"] <= cut, ka["start_s"] <= cut
+            cx, cn = (int(v[c_mask].sum()) for v in measure(ca))
+            kx, kn = (int(v[k_mask].sum()) for v in measure(ka))
+            best = min(best, bridge.sequential_p_value(cx, cn, kx, kn))
+            delta = kx / kn - cx / cn if cn and kn else None
+            points.append(
+                {
+                    "time_s": float(cut),
+                    "n_control": int(c_mask.sum()),
+                    "n_candidate": int(k_mask.sum()),
+                    "delta": num(delta),
+                    "p_value": best,
+                }
+            )
+        series.append({"variant": variant, "metric": metric, "points": points})
+    return series
+
+
+def pair_shadow(
+    primaries: Mapping[str, Columns], shadow: Columns, shadow_variant: str
+) -> list[dict[str, Any]]:
+    """Pair each shadow call with the live primary call of the same trace; one entry per primary variant."""
+    sa = shadow.arrays()
+    shadow_keys = trace_keys(sa)
+    out = []
+    for primary_variant, columns in sorted(primaries.items()):
+        pa = columns.arrays()
+        primary_rows = np.flatnonzero(pa["route"] == ROUTE_PRIMARY)
+        keys = trace_keys(pa)[primary_rows]
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        if sorted_keys.size == 0:
+            continue
+        position = np.searchsorted(sorted_keys, shadow_keys)
+        position[position >= sorted_keys.size] = 0
+        candidate_rows = primary_rows[order[position]]
+        matched = (pa["trace_hi"][candidate_rows] == sa["trace_hi"]) & (
+            pa["trace_lo"][candidate_rows] == sa["trace_lo"]
+        )
+        p_rows = candidate_rows[matched]
+        s_rows = np.flatnonzero(matched)
+        if p_rows.size == 0:
+            continue
+        out.append(_paired_figures(pa, p_rows, sa, s_rows, primary=primary_variant, shadow=shadow_variant))
+    return out
+
+
+def _paired_figures(
+    pa: Arrays, p_rows: npt.NDArray[Any], sa: Arrays, s_rows: npt.NDArray[Any], *, primary: str, shadow: str
+) -> dict[str, Any]:
+    latency_p, latency_s = pa["duration_ms"][p_rows], sa["duration_ms"][s_rows]
+    latency = bridge.paired_mean(latency_s - latency_p)
+    entry: dict[str, Any] = {
+        "primary_variant": primary,
+        "shadow_variant": shadow,
+        "n_pairs": int(p_rows.size),
+        "latency_ms": {"primary": percentiles(latency_p), "shadow": percentiles(latency_s)},
+        "latency_ms_mean_diff": _test_dict(latency),
+        "error_rate": {
+            "primary": num(float(pa["error"][p_rows].mean())),
+            "shadow": num(float(sa["error"][s_rows].mean())),
+        },
+    }
+    cost_p, cost_s = pa["cost"][p_rows] * 1000.0, sa["cost"][s_rows] * 1000.0
+    both = ~np.isnan(cost_p) & ~np.isnan(cost_s)
+    entry["cost_per_1k_requests_usd"] = {
+        "primary": num(float(cost_p[both].mean())) if both.any() else None,
+        "shadow": num(float(cost_s[both].mean())) if both.any() else None,
+        "mean_diff": _test_dict(bridge.paired_mean(cost_s[both] - cost_p[both])),
+    }
+    total_p, total_s = pa["fields_total"][p_rows], sa["fields_total"][s_rows]
+    judged = (total_p > 0) & (total_s > 0)
+    if judged.any():
+        acc_p = pa["fields_correct"][p_rows][judged] / total_p[judged]
+        acc_s = sa["fields_correct"][s_rows][judged] / total_s[judged]
+        null_p = pa["null_fields"][p_rows][judged]
+        filled_p = pa["null_filled"][p_rows][judged]
+        null_s = sa["null_fields"][s_rows][judged]
+        filled_s = sa["null_filled"][s_rows][judged]
+        entry["field_accuracy"] = {
+            "primary": num(float(pa["fields_correct"][p_rows][judged].sum() / total_p[judged].sum())),
+            "shadow": num(float(sa["fields_correct"][s_rows][judged].sum() / total_s[judged].sum())),
+            "mean_diff": _test_dict(bridge.paired_mean((acc_s - acc_p).astype(np.float64))),
+        }
+        entry["hallucination_rate"] = {
+            "primary": num(float(filled_p.sum() / null_p.sum())) if null_p.sum() > 0 else None,
+            "shadow": num(float(filled_s.sum() / null_s.sum())) if null_s.sum() > 0 else None,
+        }
+    return entry
+
+
+def _test_dict(result: TestResult | None) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    return {
+        "estimate": num(result.estimate),
+        "ci": [num(result.ci_low), num(result.ci_high)],
+        "p_value": num(result.p_value),
+    }
