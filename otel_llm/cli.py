@@ -20,6 +20,7 @@ app = typer.Typer(
 
 # Modules that contribute commands, in the order they appear in --help.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "otel_llm.routing._cli",
 )
 
 
