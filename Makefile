@@ -19,6 +19,17 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install the package with every extra
 
+# openai 2.x is built on httpx (3.x on httpx2): it gets its own environment, driven by the test suite.
+VENV_OPENAI2 := .venv-openai2
+STAMP_OPENAI2 := $(VENV_OPENAI2)/.installed
+$(STAMP_OPENAI2): pyproject.toml
+	@test -x $(VENV_OPENAI2)/bin/python || $(PYTHON) -m venv $(VENV_OPENAI2)
+	$(VENV_OPENAI2)/bin/python -m pip install -q --upgrade pip
+	$(VENV_OPENAI2)/bin/python -m pip install -q -e . 'openai>=2,<3' 'pytest>=8.3' 'pytest-timeout>=2.3'
+	@touch $(STAMP_OPENAI2)
+
+venv-openai2: $(STAMP_OPENAI2) ## Create .venv-openai2 (openai 2.x on httpx) for the compatibility tests
+
 demo: $(STAMP) ## Run the main job: a shadow test end to end on loopback servers
 	$(VENV)/bin/otel-llm demo
 
@@ -28,7 +39,7 @@ collector: ## Build collector/bin/otelcol-llm from the Go module proxy
 prometheus: ## Install Prometheus and promtool (Debian package) if missing
 	scripts/install-prometheus.sh
 
-test: $(STAMP) collector prometheus ## Run the whole test suite (installs everything it needs)
+test: $(STAMP) $(STAMP_OPENAI2) collector prometheus ## Run the whole test suite (installs everything it needs)
 	scripts/run-tests.sh
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
@@ -46,4 +57,4 @@ bench: $(STAMP) ## Run benchmarks against peers; writes benchmarks/results/*.jso
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf collector/bin otel-llm-demo .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv demo collector prometheus test lint format bench clean
+.PHONY: help venv venv-openai2 demo collector prometheus test lint format bench clean

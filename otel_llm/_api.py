@@ -1,0 +1,66 @@
+"""The public functions behind ``otel_llm.instrument()`` and friends."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from otel_llm._instrumentor import LLMInstrumentor
+from otel_llm._transport import instrument_transport
+
+
+def instrument(
+    *,
+    tracer_provider: Any = None,
+    meter_provider: Any = None,
+    capture_content: bool | None = None,
+    redaction: str | None = None,
+    prices: str | os.PathLike[str] | None = None,
+    provider_hosts: Mapping[str, str] | None = None,
+    stream_include_usage: bool | None = None,
+    excluded_urls: Sequence[str] | None = None,
+) -> None:
+    """Record every LLM call made through httpx or httpx2 as a GenAI span with metrics. Idempotent.
+
+    Arguments left ``None`` come from ``OTEL_LLM_*`` environment variables, then defaults; bad values raise
+    :class:`otel_llm.errors.ConfigurationError` here, never later.
+    """
+    kwargs: dict[str, Any] = {
+        "tracer_provider": tracer_provider,
+        "meter_provider": meter_provider,
+        "capture_content": capture_content,
+        "redaction": redaction,
+        "prices": prices,
+        "provider_hosts": provider_hosts,
+        "stream_include_usage": stream_include_usage,
+        "excluded_urls": excluded_urls,
+    }
+    LLMInstrumentor().instrument(skip_dep_check=True, **{k: v for k, v in kwargs.items() if v is not None})
+
+
+def uninstrument() -> None:
+    """Undo :func:`instrument`: httpx and httpx2 are restored exactly."""
+    LLMInstrumentor().uninstrument()
+
+
+def is_instrumented() -> bool:
+    return bool(LLMInstrumentor().is_instrumented_by_opentelemetry)
+
+
+def instrument_client(client: Any, **settings: Any) -> Any:
+    """Record the LLM calls of one httpx/httpx2 ``Client`` or ``AsyncClient`` only, without patching globally.
+
+    ``settings`` are those of :func:`instrument` and apply when nothing is set up yet; after ``instrument()``
+    the client shares its settings. Returns the client.
+    """
+    from otel_llm import _state
+    from otel_llm._instrumentor import build_state
+
+    if _state.get() is None:
+        build_state(**{k: v for k, v in settings.items() if v is not None})
+    client._transport = instrument_transport(client._transport)
+    for pattern, transport in list(client._mounts.items()):
+        if transport is not None:
+            client._mounts[pattern] = instrument_transport(transport)
+    return client

@@ -1,0 +1,107 @@
+"""``LLMInstrumentor``: the BaseInstrumentor behind ``otel_llm.instrument()`` and ``opentelemetry-instrument``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.trace import get_tracer
+
+from otel_llm import __version__, _metrics, _safety, _state, _transport, config
+from otel_llm.enrich.cost import CostCalculator
+from otel_llm.errors import ConfigurationError
+
+_MODULES = ("httpx", "httpx2")
+_SETTING_KEYS = (
+    "capture_content",
+    "redaction",
+    "prices",
+    "provider_hosts",
+    "stream_include_usage",
+    "excluded_urls",
+    "max_body_bytes",
+)
+
+
+def _build_redaction_worker(settings: config.Settings, meter_provider: Any) -> Any:
+    try:
+        from otel_llm.redaction import PresidioRedactor, RedactionWorker
+    except ImportError as exc:
+        raise ConfigurationError(
+            "capture_content=True needs the redaction engine: pip install 'otel-llm[presidio]' "
+            f"(content is never exported unredacted) — {exc}"
+        ) from exc
+    redactor = PresidioRedactor(mode="ner") if settings.redaction == "ner" else PresidioRedactor(mode="patterns")
+    return RedactionWorker(redactor, meter_provider=meter_provider)
+
+
+class LLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    """Records every LLM call made through httpx or httpx2 (any transport) as a GenAI span with metrics."""
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ()
+
+    def _instrument(self, **kwargs: Any) -> None:
+        build_state(**kwargs)
+        _patch()
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        _unpatch()
+        clear_state(kwargs.get("timeout_s", 5.0))
+
+
+def build_state(**kwargs: Any) -> _state.State:
+    """Resolve settings and build the tracer, instruments, cost table and redaction worker."""
+    settings = config.resolve(**{k: kwargs[k] for k in _SETTING_KEYS if k in kwargs})
+    meter_provider = kwargs.get("meter_provider")
+    tracer = get_tracer(
+        "otel_llm",
+        __version__,
+        kwargs.get("tracer_provider"),
+        schema_url="https://opentelemetry.io/schemas/1.37.0",
+    )
+    instruments = _metrics.create(meter_provider)
+    costs = CostCalculator.from_file(settings.prices_file)
+    worker = _build_redaction_worker(settings, meter_provider) if settings.capture_content else None
+    _safety.set_error_counter(instruments.internal_errors.add)
+    state = _state.State(settings, tracer, instruments, costs, worker)
+    _state.set_state(state)
+    return state
+
+
+def _patch() -> None:
+    for name in _MODULES:
+        if importlib.util.find_spec(name) is None:
+            continue
+        mod = importlib.import_module(name)
+        for cls_name, patch in (
+            ("Client", _transport.make_sync_patch),
+            ("AsyncClient", _transport.make_async_patch),
+        ):
+            cls = getattr(mod, cls_name)
+            current = cls._send_single_request
+            if getattr(current, "__wrapped__", None) is None:
+                cls._send_single_request = patch(current)
+
+
+def _unpatch() -> None:
+    for name in _MODULES:
+        if importlib.util.find_spec(name) is None:
+            continue
+        mod = importlib.import_module(name)
+        for cls_name in ("Client", "AsyncClient"):
+            cls = getattr(mod, cls_name)
+            original = getattr(cls._send_single_request, "__wrapped__", None)
+            if original is not None:
+                cls._send_single_request = original
+
+
+def clear_state(timeout_s: float = 5.0) -> None:
+    state = _state.get()
+    _state.set_state(None)
+    _safety.set_error_counter(None)
+    if state is not None and state.redaction_worker is not None:
+        state.redaction_worker.shutdown(timeout_s)
