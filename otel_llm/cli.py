@@ -23,6 +23,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "otel_llm.routing._cli",
     "otel_llm.report._cli",
     "otel_llm.evaluation._cli",
+    "otel_llm.stats._cli",
 )
 
 

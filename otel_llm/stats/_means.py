@@ -27,9 +27,7 @@ class WelchParts:
     df: float
 
 
-def welch_parts(
-    *, mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float, n_b: int
-) -> WelchParts:
+def welch_parts(*, mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float, n_b: int) -> WelchParts:
     """Welch's ingredients from summary statistics (``var_*`` are sample variances with ``ddof=1``)."""
     va = var_a / n_a
     vb = var_b / n_b
