@@ -20,6 +20,8 @@ from otel_llm import attributes as A
 from otel_llm._call import Call, request_attributes
 from otel_llm._streaming import classes_for
 from otel_llm.enrich import experiment as exp
+from otel_llm.providers import registry
+from otel_llm.providers.openai import inject_include_usage
 
 SPAN_CONTEXT_EXTENSION = "otel_llm.span_context"
 _X_LLM = (A.HEADER_EXPERIMENT, A.HEADER_VARIANT, A.HEADER_PROMPT_VERSION)
@@ -57,9 +59,6 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
         return None
     url = request.url
     path = url.path
-    from otel_llm.providers import registry  # TEMP lazy
-    from otel_llm.providers.openai import inject_include_usage
-
     provider = registry.match(url.host, url.port, path, state.settings.provider_hosts)
     if provider is None:
         return None
