@@ -27,7 +27,7 @@ def setup() -> tuple[Breaker, Clock, list[tuple[str, str, str]]]:
 
 
 def test_opens_on_failure_rate_after_min_calls(setup, caplog: pytest.LogCaptureFixture) -> None:
-    br, clock, changes = setup
+    br, _clock, changes = setup
     for ok in (False, False, False):
         br.record(ok)
     assert br.state == CLOSED  # below min_calls
