@@ -29,9 +29,7 @@ class Reply:
         return cls(status=status, body=json.dumps(obj).encode())
 
     @classmethod
-    def sse(
-        cls, events: Iterable[Any], *, done: bool = True, event_names: Iterable[str] | None = None
-    ) -> Reply:
+    def sse(cls, events: Iterable[Any], *, done: bool = True, event_names: Iterable[str] | None = None) -> Reply:
         names = list(event_names) if event_names is not None else None
         chunks = []
         for i, ev in enumerate(events):
@@ -44,9 +42,7 @@ class Reply:
 
     @classmethod
     def ndjson(cls, objs: Iterable[Any]) -> Reply:
-        return cls(
-            chunks=[(json.dumps(o) + "\n").encode() for o in objs], content_type="application/x-ndjson"
-        )
+        return cls(chunks=[(json.dumps(o) + "\n").encode() for o in objs], content_type="application/x-ndjson")
 
 
 @dataclass

@@ -18,22 +18,16 @@ MODEL = "gpt-4o-mini"
 
 
 def _client(server, **kw):
-    return openai.OpenAI(
-        base_url=server.url + "/v1", api_key="sk-test-secret-key-0123456789", max_retries=0, **kw
-    )
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test-secret-key-0123456789", max_retries=0, **kw)
 
 
 def _aclient(server):
-    return openai.AsyncOpenAI(
-        base_url=server.url + "/v1", api_key="sk-test-secret-key-0123456789", max_retries=0
-    )
+    return openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="sk-test-secret-key-0123456789", max_retries=0)
 
 
 def _expected_cost(inp: int, out: int, model: str = "gpt-4o-mini-2024-07-18") -> float:
     return float(
-        calc_price(
-            GUsage(input_tokens=inp, output_tokens=out), model_ref=model, provider_id="openai"
-        ).total_price
+        calc_price(GUsage(input_tokens=inp, output_tokens=out), model_ref=model, provider_id="openai").total_price
     )
 
 
@@ -141,9 +135,7 @@ def test_context_follows_asyncio_tasks(instrumented, server):
             await asyncio.gather(
                 *[
                     asyncio.create_task(
-                        client.chat.completions.create(
-                            model=MODEL, messages=[{"role": "user", "content": "x"}]
-                        )
+                        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
                     )
                     for _ in range(3)
                 ]
@@ -273,9 +265,7 @@ def test_stream_garbage_collected(instrumented, server):
 
     server.route("/v1/chat/completions", lambda seen: Reply.sse(openai_stream_chunks(with_usage=True)))
     client = _client(server)
-    stream = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True
-    )
+    stream = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], stream=True)
     del stream
     gc.collect()
     assert len(instrumented.llm_spans()) == 1
@@ -298,11 +288,7 @@ def test_embeddings(instrumented, server):
     assert span.name == "embeddings text-embedding-3-small"
     assert span.attributes["gen_ai.usage.input_tokens"] == 8
     assert span.attributes["llm.cost.usd"] == pytest.approx(
-        float(
-            calc_price(
-                GUsage(input_tokens=8), model_ref="text-embedding-3-small", provider_id="openai"
-            ).total_price
-        )
+        float(calc_price(GUsage(input_tokens=8), model_ref="text-embedding-3-small", provider_id="openai").total_price)
     )
 
 
@@ -335,9 +321,7 @@ def test_connect_error_recorded_and_reraised(instrumented):
 
 def test_unknown_model_has_no_cost(instrumented, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat(model="my-finetune-9000")))
-    _client(server).chat.completions.create(
-        model="my-finetune-9000", messages=[{"role": "user", "content": "hi"}]
-    )
+    _client(server).chat.completions.create(model="my-finetune-9000", messages=[{"role": "user", "content": "hi"}])
     [span] = instrumented.llm_spans()
     assert "llm.cost.usd" not in span.attributes
     assert span.attributes["llm.cost.source"] == "unknown"
@@ -383,9 +367,7 @@ def test_uninstrument_restores(telemetry, server):
 def test_with_raw_response_and_streaming_response(instrumented, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
     client = _client(server)
-    raw = client.chat.completions.with_raw_response.create(
-        model=MODEL, messages=[{"role": "user", "content": "x"}]
-    )
+    raw = client.chat.completions.with_raw_response.create(model=MODEL, messages=[{"role": "user", "content": "x"}])
     assert raw.parse().choices[0].message.content == "Hello!"
     with client.chat.completions.with_streaming_response.create(
         model=MODEL, messages=[{"role": "user", "content": "x"}]

@@ -21,9 +21,7 @@ CLAUDE = "claude-3-5-haiku-20241022"
 
 def _price(model: str, provider: str, inp: int, out: int) -> float:
     return float(
-        calc_price(
-            GUsage(input_tokens=inp, output_tokens=out), model_ref=model, provider_id=provider
-        ).total_price
+        calc_price(GUsage(input_tokens=inp, output_tokens=out), model_ref=model, provider_id=provider).total_price
     )
 
 
@@ -35,9 +33,7 @@ def test_anthropic_sync(instrumented, server):
     server.route("/v1/messages", Reply.json(anthropic_message()))
     with otel_llm.experiment("exp-a", variant="candidate"):
         with _anthropic(server) as client:
-            msg = client.messages.create(
-                model=CLAUDE, max_tokens=64, messages=[{"role": "user", "content": "hi"}]
-            )
+            msg = client.messages.create(model=CLAUDE, max_tokens=64, messages=[{"role": "user", "content": "hi"}])
     assert msg.content[0].text == "Hi there"
     [span] = instrumented.llm_spans()
     a = span.attributes
@@ -144,9 +140,7 @@ def test_gemini_stream(instrumented, server):
     ]
     server.route("/v1beta/models/gemini-2.0-flash:streamGenerateContent", Reply.sse(chunks, done=False))
     client = _gemini(server)
-    text = "".join(
-        c.text or "" for c in client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi")
-    )
+    text = "".join(c.text or "" for c in client.models.generate_content_stream(model="gemini-2.0-flash", contents="hi"))
     client.close()
     assert text == "Bonjour"
     [span] = instrumented.llm_spans()
