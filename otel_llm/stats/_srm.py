@@ -71,10 +71,10 @@ def srm_test(
     expected = {name: n * w / total_weight for name, w in expected_weights.items()}
     live = [name for name, w in expected_weights.items() if w > 0]
     df = len(live) - 1
+    if any(counts[name] > 0 for name, w in expected_weights.items() if w == 0):
+        return SRMResult(0.0, False, math.inf, max(df, 0), counts, expected, threshold)
     if n == 0 or df < 1:
         return SRMResult(1.0, True, 0.0, max(df, 0), counts, expected, threshold)
-    if any(counts[name] > 0 for name, w in expected_weights.items() if w == 0):
-        return SRMResult(0.0, False, math.inf, df, counts, expected, threshold)
     chi2 = sum((counts[name] - expected[name]) ** 2 / expected[name] for name in live)
     p_value = float(stats.chi2.sf(chi2, df))
     return SRMResult(p_value, p_value >= threshold, chi2, df, counts, expected, threshold)

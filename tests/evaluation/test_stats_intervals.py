@@ -42,9 +42,7 @@ def test_wilson_edge_cases_and_errors() -> None:
 
 
 @pytest.mark.parametrize(("x1", "n1", "x2", "n2"), [(50, 100, 60, 100), (941, 1000, 97, 100), (0, 30, 2, 40)])
-def test_newcombe_matches_statsmodels_with_candidate_minus_control(
-    x1: int, n1: int, x2: int, n2: int
-) -> None:
+def test_newcombe_matches_statsmodels_with_candidate_minus_control(x1: int, n1: int, x2: int, n2: int) -> None:
     low, high = newcombe_interval(x1, n1, x2, n2)
     # statsmodels computes p_first - p_second, so the candidate goes first there.
     ref_low, ref_high = confint_proportions_2indep(x2, n2, x1, n1, method="newcomb", compare="diff")
@@ -158,9 +156,7 @@ def test_bootstrap_mean_coverage_on_log_normal_latencies() -> None:
     true_mean = math.exp(math.log(480) + 0.4**2 / 2)
     hits = 0
     for i in range(N_EXPERIMENTS):
-        low, high = bootstrap_interval(
-            rng.lognormal(math.log(480), 0.4, 100), "mean", n_resamples=1000, seed=i
-        )
+        low, high = bootstrap_interval(rng.lognormal(math.log(480), 0.4, 100), "mean", n_resamples=1000, seed=i)
         hits += low <= true_mean <= high
     assert hits / N_EXPERIMENTS >= 0.94
 
@@ -169,7 +165,5 @@ def test_coverage_check_detects_a_too_narrow_interval() -> None:
     # The same simulation with an 80 % Wilson interval must fall below the bar: the coverage checks can fail.
     rng = np.random.default_rng(101)
     n, p = 400, 0.06
-    hits = sum(
-        low <= p <= high for low, high in (wilson_interval(int(x), n, 0.8) for x in rng.binomial(n, p, 2000))
-    )
+    hits = sum(low <= p <= high for low, high in (wilson_interval(int(x), n, 0.8) for x in rng.binomial(n, p, 2000)))
     assert hits / 2000 < 0.94
