@@ -14,20 +14,14 @@ from otel_llm.routing.config import json_schema_text
 from otel_llm.routing.guardrails import PrometheusSource
 from otel_llm.routing.rollout import Rollout, Status
 
-experiments_app = typer.Typer(
-    help="Experiments files: validate, print the JSON Schema.", no_args_is_help=True
-)
-rollout_app = typer.Typer(
-    help="Phased rollouts with guardrails; edits the experiments file.", no_args_is_help=True
-)
+experiments_app = typer.Typer(help="Experiments files: validate, print the JSON Schema.", no_args_is_help=True)
+rollout_app = typer.Typer(help="Phased rollouts with guardrails; edits the experiments file.", no_args_is_help=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Experiments file (YAML).")]
 ExperimentOpt = Annotated[
     str | None, typer.Option("--experiment", "-e", help="Experiment id (needed when several have rollouts).")
 ]
-PrometheusOpt = Annotated[
-    str | None, typer.Option("--prometheus", help="Prometheus base URL for guardrail metrics.")
-]
+PrometheusOpt = Annotated[str | None, typer.Option("--prometheus", help="Prometheus base URL for guardrail metrics.")]
 
 
 @experiments_app.command("validate")

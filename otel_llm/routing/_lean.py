@@ -51,9 +51,7 @@ class LeanSync:
         self._ssl: ssl.SSLContext | None = None
 
     def _conn(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
-        cache_: dict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(
-            self._local, "c", None
-        )
+        cache_: dict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(self._local, "c", None)
         if cache_ is None:
             cache_ = self._local.c = {}
         key = (scheme, host, port)
@@ -214,9 +212,7 @@ async def _next(conn: h11.Connection, reader: asyncio.StreamReader) -> Any:
 
 
 class _AsyncBody:
-    def __init__(
-        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    def __init__(self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._conn, self._reader, self._writer = conn, reader, writer
 
     async def __aiter__(self) -> AsyncIterator[bytes]:

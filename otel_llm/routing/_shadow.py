@@ -99,9 +99,7 @@ class ShadowPool:
         try:
             with self._lock:
                 if self._executor is None:
-                    self._executor = ThreadPoolExecutor(
-                        max_workers=4096, thread_name_prefix="otel-llm-shadow"
-                    )
+                    self._executor = ThreadPoolExecutor(max_workers=4096, thread_name_prefix="otel-llm-shadow")
                 executor = self._executor
             send, lean = self._sync_transport(mod, timeout_s)
             future: Future[None] = executor.submit(job.context.run, self._run_sync, job, send, lean)

@@ -55,9 +55,7 @@ def check_one(name: str, rail: Guardrail, control: float | None, candidate: floa
         problems.append(f"worse by {worse:.6g} > max_delta {rail.max_delta:g}")
     if rail.max_ratio is not None and control > 0:
         ratio = (
-            (control / candidate if candidate > 0 else math.inf)
-            if name in _HIGHER_IS_BETTER
-            else (candidate / control)
+            (control / candidate if candidate > 0 else math.inf) if name in _HIGHER_IS_BETTER else (candidate / control)
         )
         if ratio > rail.max_ratio:
             problems.append(f"ratio {ratio:.4g} > max_ratio {rail.max_ratio:g}")
@@ -182,10 +180,7 @@ class PrometheusSource:
         return None if math.isnan(value) or math.isinf(value) else value
 
     def stats(self, experiment_id: str, variant: str) -> VariantStats:
-        sel = (
-            f'llm_experiment_id="{_esc(experiment_id)}",llm_variant="{_esc(variant)}",'
-            'llm_route=~"primary|fallback"'
-        )
+        sel = f'llm_experiment_id="{_esc(experiment_id)}",llm_variant="{_esc(variant)}",llm_route=~"primary|fallback"'
         values: dict[str, float | None] = {}
         for name, template in self.queries.items():
             values[name] = self.query(template.format(sel=sel, w=self.window))

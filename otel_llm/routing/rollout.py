@@ -130,9 +130,7 @@ class Rollout:
         ids = [e.id for e in cfg.experiments if e.rollout is not None]
         if experiment_id is None:
             if len(ids) != 1:
-                raise ConfigurationError(
-                    f"choose an experiment with --experiment (rollouts: {', '.join(ids)})"
-                )
+                raise ConfigurationError(f"choose an experiment with --experiment (rollouts: {', '.join(ids)})")
             experiment_id = ids[0]
         for i, e in enumerate(cfg.experiments):
             if e.id == experiment_id:
@@ -162,9 +160,7 @@ class Rollout:
             control = source.stats(exp.id, exp.control_name)
             candidate = source.stats(exp.id, cand)
             checks = tuple(check_all(ro.guardrails, control, candidate))
-        return Status(
-            exp.id, ro.status, ro.phase, list(ro.phases), weights, ro.reason, control, candidate, checks
-        )
+        return Status(exp.id, ro.status, ro.phase, list(ro.phases), weights, ro.reason, control, candidate, checks)
 
     def _write(self, text: str, edits: list[tuple[Loc, object]]) -> None:
         for loc, value in edits:
@@ -182,9 +178,7 @@ class Rollout:
         assert cand is not None
         new_control = old[control] + old[cand] - new_candidate
         if new_control < 0:
-            raise ConfigurationError(
-                f"control weight would be {new_control:g}; lower the other variants first"
-            )
+            raise ConfigurationError(f"control weight would be {new_control:g}; lower the other variants first")
         idx = {v.name: j for j, v in enumerate(exp.variants)}
         base: Loc = ("experiments", i, "variants")
         return [((*base, idx[cand], "weight"), new_candidate), ((*base, idx[control], "weight"), new_control)]
@@ -192,9 +186,7 @@ class Rollout:
     def pause(self, experiment_id: str | None = None, reason: str = "paused by operator") -> None:
         text, _, i, exp = self._load(experiment_id)
         ro: Loc = ("experiments", i, "rollout")
-        self._write(
-            text, [*self._weights(i, exp, 0.0), ((*ro, "status"), "paused"), ((*ro, "reason"), reason)]
-        )
+        self._write(text, [*self._weights(i, exp, 0.0), ((*ro, "status"), "paused"), ((*ro, "reason"), reason)])
 
     def resume(self, experiment_id: str | None = None) -> None:
         text, _, i, exp = self._load(experiment_id)
@@ -203,9 +195,7 @@ class Rollout:
         weight = exp.rollout.phases[exp.rollout.phase]
         last = exp.rollout.phase == len(exp.rollout.phases) - 1
         status = "done" if last and weight >= 100 else "running"
-        self._write(
-            text, [*self._weights(i, exp, weight), ((*ro, "status"), status), ((*ro, "reason"), None)]
-        )
+        self._write(text, [*self._weights(i, exp, weight), ((*ro, "status"), status), ((*ro, "reason"), None)])
 
     def enforce(self, experiment_id: str | None = None) -> Status:
         """Pause on a guardrail breach (with enough samples). Returns the status before any pause."""

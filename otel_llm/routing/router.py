@@ -155,9 +155,7 @@ class Router:
                 key = (e.id, v.name)
                 old = self._breakers.get(key)
                 keep = old is not None and old.cfg == e.circuit_breaker
-                breakers[key] = (
-                    old if keep and old else Breaker(f"{e.id}/{v.name}", e.circuit_breaker, self._on_state)
-                )
+                breakers[key] = old if keep and old else Breaker(f"{e.id}/{v.name}", e.circuit_breaker, self._on_state)
         previous = getattr(self, "_compiled", {})
         self.config = cfg
         self._compiled = compiled
@@ -252,9 +250,7 @@ class Router:
         if subject is not None:
             subject_hash: str | None = exp_ctx.hash_subject(subject)
         else:
-            subject_hash = (
-                ctx.subject_hash if ctx is not None and exp.enabled and exp.assign_by == "context" else None
-            )
+            subject_hash = ctx.subject_hash if ctx is not None and exp.enabled and exp.assign_by == "context" else None
         return Plan(
             c,
             assigned,
@@ -272,11 +268,7 @@ class Router:
     def build(self, mod: ModuleType, request: Any, plan: Plan, variant: Variant, body: Any = None) -> Any:
         """A copy of ``request`` sent to ``variant``: base URL, model and API key rewritten."""
         body = plan.body if body is None else body
-        if (
-            isinstance(body, dict)
-            and variant.model is not None
-            and body.get("model", variant.model) != variant.model
-        ):
+        if isinstance(body, dict) and variant.model is not None and body.get("model", variant.model) != variant.model:
             body = {**body, "model": variant.model}
         content = plan.raw if body is plan.body else json.dumps(body, separators=(",", ":")).encode()
         url = request.url
@@ -316,9 +308,7 @@ class Router:
             return "5xx"
         return None
 
-    def outcome(
-        self, plan: Plan, variant: Variant, trigger: str | None, status: int | None, dt: float
-    ) -> None:
+    def outcome(self, plan: Plan, variant: Variant, trigger: str | None, status: int | None, dt: float) -> None:
         br = self._breakers.get((plan.compiled.exp.id, variant.name))
         if br is not None:
             br.record(trigger is None)
@@ -381,17 +371,13 @@ class Router:
         return self._pool.in_flight(experiment_id)
 
     # --- transports and lifetime ---------------------------------------------------------------------------
-    def transport(
-        self, inner: Any = None, *, experiment: str | None = None, flavour: str | None = None
-    ) -> Any:
+    def transport(self, inner: Any = None, *, experiment: str | None = None, flavour: str | None = None) -> Any:
         """A sync transport for ``httpx.Client`` (or ``httpx2.Client`` with ``flavour="httpx2"``)."""
         from otel_llm.routing._transports import make
 
         return make(self, inner, experiment, flavour, is_async=False)
 
-    def async_transport(
-        self, inner: Any = None, *, experiment: str | None = None, flavour: str | None = None
-    ) -> Any:
+    def async_transport(self, inner: Any = None, *, experiment: str | None = None, flavour: str | None = None) -> Any:
         """An async transport for ``httpx.AsyncClient`` (``httpx2.AsyncClient`` with ``flavour="httpx2"``)."""
         from otel_llm.routing._transports import make
 
