@@ -35,9 +35,7 @@ def check_counts(successes: int, n: int, label: str = "") -> None:
         raise ValueError(f"need 0 <= successes <= n{where}, got successes={successes!r}, n={n!r}")
 
 
-def as_sample(
-    values: Sequence[float] | npt.ArrayLike, name: str, minimum: int = 1
-) -> npt.NDArray[np.float64]:
+def as_sample(values: Sequence[float] | npt.ArrayLike, name: str, minimum: int = 1) -> npt.NDArray[np.float64]:
     """A finite 1-D float array with at least ``minimum`` values."""
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 1:
