@@ -24,6 +24,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "otel_llm.report._cli",
     "otel_llm.evaluation._cli",
     "otel_llm.stats._cli",
+    "otel_llm.redaction._cli",
 )
 
 
