@@ -10,13 +10,16 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from otel_llm._api import instrument, instrument_client, is_instrumented, uninstrument
+from otel_llm._api import Enricher, instrument, instrument_client, is_instrumented, uninstrument
+from otel_llm._call import CallInfo
 from otel_llm._transport import instrument_transport
 from otel_llm.enrich.experiment import experiment
 from otel_llm.errors import ConfigurationError, OtelLLMError
 
 __all__ = [
+    "CallInfo",
     "ConfigurationError",
+    "Enricher",
     "OtelLLMError",
     "__version__",
     "experiment",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from otel_llm._call import CallInfo
 from otel_llm._instrumentor import LLMInstrumentor
 from otel_llm._transport import instrument_transport
+
+
+Enricher = Callable[[Any, CallInfo], None]
 
 
 def instrument(
@@ -20,11 +24,16 @@ def instrument(
     provider_hosts: Mapping[str, str] | None = None,
     stream_include_usage: bool | None = None,
     excluded_urls: Sequence[str] | None = None,
+    enrichers: Sequence[Enricher] | None = None,
 ) -> None:
     """Record every LLM call made through httpx or httpx2 as a GenAI span with metrics. Idempotent.
 
     Arguments left ``None`` come from ``OTEL_LLM_*`` environment variables, then defaults; bad values raise
     :class:`otel_llm.errors.ConfigurationError` here, never later.
+
+    ``enrichers`` are callables ``(span, call: CallInfo) -> None`` run as each call finishes, before the span
+    ends and before content is redacted (e.g. to put a judge's verdict on the span). An enricher that raises is
+    logged and counted, never raised into the app.
     """
     kwargs: dict[str, Any] = {
         "tracer_provider": tracer_provider,
@@ -35,6 +44,7 @@ def instrument(
         "provider_hosts": provider_hosts,
         "stream_include_usage": stream_include_usage,
         "excluded_urls": excluded_urls,
+        "enrichers": enrichers,
     }
     LLMInstrumentor().instrument(skip_dep_check=True, **{k: v for k, v in kwargs.items() if v is not None})
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode
@@ -18,6 +19,16 @@ from otel_llm._state import State
 from otel_llm.enrich.cost import Usage
 from otel_llm.enrich.experiment import ExperimentContext
 from otel_llm.providers.base import LLMRequest, LLMResponse, StreamParser
+
+
+@dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What an enricher sees of a finished call: the parsed request and response (raw, before redaction)."""
+
+    provider: str
+    request: LLMRequest
+    response: LLMResponse | None
+    error_type: str | None
 
 
 class Call:
@@ -85,9 +96,7 @@ class Call:
     def on_response(self, status_code: int, content_type: str, strip_usage: bool) -> None:
         self.status_code = status_code
         self.span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status_code)
-        if status_code < 400 and (
-            self.request.stream or "event-stream" in content_type or "ndjson" in content_type
-        ):
+        if status_code < 400 and (self.request.stream or "event-stream" in content_type or "ndjson" in content_type):
             self.parser = self.provider.stream_parser(capture_content=self.state.settings.capture_content)
             self._chunk_times = []
             if strip_usage:
@@ -181,9 +190,7 @@ class Call:
             if resp.cache_read_input_tokens is not None:
                 span.set_attribute(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, resp.cache_read_input_tokens)
             if resp.cache_creation_input_tokens is not None:
-                span.set_attribute(
-                    A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, resp.cache_creation_input_tokens
-                )
+                span.set_attribute(A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, resp.cache_creation_input_tokens)
             if resp.input_tokens is not None or resp.output_tokens is not None:
                 usage = Usage(
                     resp.input_tokens,
@@ -191,9 +198,7 @@ class Call:
                     resp.cache_read_input_tokens,
                     resp.cache_creation_input_tokens,
                 )
-        span.set_attribute(
-            A.LLM_USAGE_SOURCE, A.USAGE_SOURCE_PROVIDER if usage is not None else A.USAGE_SOURCE_UNKNOWN
-        )
+        span.set_attribute(A.LLM_USAGE_SOURCE, A.USAGE_SOURCE_PROVIDER if usage is not None else A.USAGE_SOURCE_UNKNOWN)
         cost: float | None = None
         if usage is not None and error_type is None:
             model = resp.model if resp is not None and resp.model else self.request.model
@@ -228,6 +233,12 @@ class Call:
             times = self._chunk_times
             if times and len(times) > 1:
                 ins.time_per_chunk.record((times[-1] - times[0]) / (len(times) - 1), attrs)
+
+        for enricher in state.enrichers:
+            try:
+                enricher(span, CallInfo(self.provider.name, self.request, resp, error_type))
+            except Exception as exc:
+                _safety.report("enricher", exc)
 
         if not self.owns_span:
             return

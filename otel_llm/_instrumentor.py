@@ -67,7 +67,8 @@ def build_state(**kwargs: Any) -> _state.State:
     costs = CostCalculator.from_file(settings.prices_file)
     worker = _build_redaction_worker(settings, meter_provider) if settings.capture_content else None
     _safety.set_error_counter(instruments.internal_errors.add)
-    state = _state.State(settings, tracer, instruments, costs, worker)
+    enrichers = tuple(kwargs.get("enrichers") or ())
+    state = _state.State(settings, tracer, instruments, costs, worker, enrichers)
     _state.set_state(state)
     return state
 

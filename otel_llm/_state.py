@@ -19,6 +19,7 @@ class State:
     instruments: Instruments
     costs: CostCalculator
     redaction_worker: Any | None = None  # otel_llm.redaction.RedactionWorker when content is captured
+    enrichers: tuple[Any, ...] = ()  # callables (span, CallInfo) -> None, run when a call finishes
 
 
 _state: State | None = None

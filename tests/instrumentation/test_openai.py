@@ -377,3 +377,38 @@ def test_with_raw_response_and_streaming_response(instrumented, server):
     spans = instrumented.llm_spans()
     assert len(spans) == 2
     assert all(s.attributes["gen_ai.usage.input_tokens"] == 1600 for s in spans)
+
+
+def test_enrichers_see_raw_call_and_failures_are_contained(telemetry, server):
+    seen = []
+
+    def judge(span, call):
+        seen.append(call)
+        span.set_attribute("llm.eval.fields_correct", 3)
+
+    def broken(span, call):
+        raise RuntimeError("enricher bug")
+
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    otel_llm.instrument(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, enrichers=[broken, judge]
+    )
+    try:
+        with _client(server) as client:
+            assert (
+                client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+                .choices[0]
+                .message.content
+                == "Hello!"
+            )
+    finally:
+        otel_llm.uninstrument()
+    [span] = telemetry.llm_spans()
+    assert span.attributes["llm.eval.fields_correct"] == 3
+    [call] = seen
+    assert call.provider == "openai"
+    assert call.request.model == MODEL
+    assert call.response.input_tokens == 1600
+    assert call.error_type is None
+    errors = telemetry.metrics()["otel_llm.internal.errors"]
+    assert {p.attributes["location"] for p in errors} == {"enricher"}
