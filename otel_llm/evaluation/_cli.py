@@ -35,12 +35,8 @@ def _pct(value: float | None) -> str:
 @judge_app.callback(invoke_without_command=True)
 def judge_command(  # noqa: PLR0917 - typer maps parameters to options
     ctx: typer.Context,
-    predictions: Annotated[
-        Path | None, typer.Option(help='Predictions, JSON lines {"id", "fields": {...}}.')
-    ] = None,
-    truth: Annotated[
-        Path | None, typer.Option(help='Ground truth, JSON lines {"id", "fields": {...}}.')
-    ] = None,
+    predictions: Annotated[Path | None, typer.Option(help='Predictions, JSON lines {"id", "fields": {...}}.')] = None,
+    truth: Annotated[Path | None, typer.Option(help='Ground truth, JSON lines {"id", "fields": {...}}.')] = None,
     schema: Annotated[
         Path | None, typer.Option(help="JSON Schema with per-field normalisation ('x-normalise').")
     ] = None,
@@ -130,9 +126,7 @@ def llm_command(  # noqa: PLR0917 - typer maps parameters to options
     truth: Annotated[Path, typer.Option(help='Ground truth, JSON lines {"id", "fields"}.')],
     base_url: Annotated[str, typer.Option(help="OpenAI-compatible API root, e.g. http://localhost:8000/v1.")],
     model: Annotated[str, typer.Option(help="Judge model name.")],
-    output: Annotated[
-        Path, typer.Option(help='Where to write labels, JSON lines {"id", "label", "reason"}.')
-    ],
+    output: Annotated[Path, typer.Option(help='Where to write labels, JSON lines {"id", "label", "reason"}.')],
     api_key_env: Annotated[
         str | None, typer.Option(help="Name of the environment variable holding the API key.")
     ] = None,

@@ -22,9 +22,7 @@ DEFAULT_RUBRIC = (
     "prediction means the same as the reference field (formatting differences are fine), and the prediction "
     "fills in no value where the reference is null. Otherwise answer 'fail'."
 )
-_INSTRUCTION = (
-    'Reply with one JSON object and nothing else: {"label": "pass" or "fail", "reason": "<one sentence>"}.'
-)
+_INSTRUCTION = 'Reply with one JSON object and nothing else: {"label": "pass" or "fail", "reason": "<one sentence>"}.'
 _OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 

@@ -119,9 +119,7 @@ def report_from_collection(
     margins: Mapping[str, float] | None = None,
 ) -> Report:
     """Figures, comparisons, SRM, sequential series, shadow block and decision for one experiment."""
-    experiment_id = _choose(
-        set(collection.live) | set(collection.shadow), experiment, "experiment", "--experiment"
-    )
+    experiment_id = _choose(set(collection.live) | set(collection.shadow), experiment, "experiment", "--experiment")
     live = collection.live.get(experiment_id, {})
     shadow = collection.shadow.get(experiment_id, {})
     if not live:
@@ -160,11 +158,7 @@ def report_from_collection(
         "sequential": sequential,
         "shadow": {
             "variants": {name: variant_figures(columns) for name, columns in sorted(shadow.items())},
-            "paired": [
-                entry
-                for name, columns in sorted(shadow.items())
-                for entry in pair_shadow(live, columns, name)
-            ],
+            "paired": [entry for name, columns in sorted(shadow.items()) for entry in pair_shadow(live, columns, name)],
         },
         "input": {
             "spans": collection.n_spans,
@@ -175,18 +169,14 @@ def report_from_collection(
     return Report(
         data=data,
         latency_samples={name: _sample(c.arrays()["duration_ms"]) for name, c in sorted(live.items())},
-        shadow_latency_samples={
-            name: _sample(c.arrays()["duration_ms"]) for name, c in sorted(shadow.items())
-        },
+        shadow_latency_samples={name: _sample(c.arrays()["duration_ms"]) for name, c in sorted(shadow.items())},
     )
 
 
 def _combine(verdicts: list[bridge.Verdict], srm: Mapping[str, Any]) -> tuple[str, list[str]]:
     reasons = [reason for verdict in verdicts for reason in verdict.reasons]
     if srm["ok"] is None:
-        reasons.append(
-            "SRM not checked: no expected split (give --split or --experiments, or route with weights)"
-        )
+        reasons.append("SRM not checked: no expected split (give --split or --experiments, or route with weights)")
     decisions = {verdict.decision for verdict in verdicts}
     if not verdicts:
         return "hold", [*reasons, "no candidate variant to compare with the control"]

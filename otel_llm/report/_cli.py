@@ -33,28 +33,20 @@ def _fail(message: str) -> typer.Exit:
 
 
 def report_command(  # noqa: PLR0917 - typer maps parameters to options
-    files: Annotated[
-        list[Path], typer.Argument(help="OTLP JSON-lines files (collector file exporter format).")
-    ],
-    experiment: Annotated[
-        str | None, typer.Option(help="Experiment id (needed when files hold several).")
-    ] = None,
+    files: Annotated[list[Path], typer.Argument(help="OTLP JSON-lines files (collector file exporter format).")],
+    experiment: Annotated[str | None, typer.Option(help="Experiment id (needed when files hold several).")] = None,
     control: Annotated[str | None, typer.Option(help="Control variant (default: 'control').")] = None,
     truth: Annotated[
         Path | None,
         typer.Option(help='Ground truth, JSON lines {"id", "fields"}, joined on llm.document.id.'),
     ] = None,
-    schema: Annotated[
-        Path | None, typer.Option(help="Judge schema (JSON Schema with 'x-normalise').")
-    ] = None,
+    schema: Annotated[Path | None, typer.Option(help="Judge schema (JSON Schema with 'x-normalise').")] = None,
     output_format: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.table,
     output: Annotated[Path | None, typer.Option(help="Write the output here instead of stdout.")] = None,
     fail_on: Annotated[
         FailOn | None, typer.Option(help="Exit with status 1 when the decision is this (or worse).")
     ] = None,
-    split: Annotated[
-        str | None, typer.Option(help="Expected split for SRM, e.g. control=90,candidate=10.")
-    ] = None,
+    split: Annotated[str | None, typer.Option(help="Expected split for SRM, e.g. control=90,candidate=10.")] = None,
     experiments: Annotated[
         Path | None, typer.Option(help="Experiments file (SPEC §7.1) to read the expected split from.")
     ] = None,
@@ -69,9 +61,7 @@ def report_command(  # noqa: PLR0917 - typer maps parameters to options
         if prometheus:
             from otel_llm.report._prometheus import report_from_prometheus
 
-            report: Report = report_from_prometheus(
-                prometheus, experiment=experiment, control=control, split=weights
-            )
+            report: Report = report_from_prometheus(prometheus, experiment=experiment, control=control, split=weights)
         else:
             if not files:
                 raise ReportError("give at least one OTLP JSON-lines file, or --prometheus URL")

@@ -127,9 +127,7 @@ def compare(
     return rows, inputs
 
 
-def sequential_series(
-    control: Columns, candidate: Columns, variant: str, looks: int = 20
-) -> list[dict[str, Any]]:
+def sequential_series(control: Columns, candidate: Columns, variant: str, looks: int = 20) -> list[dict[str, Any]]:
     """Always-valid p-values at ``looks`` points in time (error rate; field accuracy if judged)."""
     ca, ka = control.arrays(), candidate.arrays()
     starts = np.sort(np.concatenate([ca["start_s"], ka["start_s"]]))
@@ -169,9 +167,7 @@ def sequential_series(
     return series
 
 
-def pair_shadow(
-    primaries: Mapping[str, Columns], shadow: Columns, shadow_variant: str
-) -> list[dict[str, Any]]:
+def pair_shadow(primaries: Mapping[str, Columns], shadow: Columns, shadow_variant: str) -> list[dict[str, Any]]:
     """Pair each shadow call with the live primary call of the same trace; one entry per primary variant."""
     sa = shadow.arrays()
     shadow_keys = trace_keys(sa)

@@ -126,9 +126,7 @@ def iter_spans(path: str | Path, advance: Callable[[int], None] | None = None) -
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise InputFileError(path, f"not a JSON line: {exc}", number) from exc
             if not isinstance(request, dict) or "resourceSpans" not in request:
-                raise InputFileError(
-                    path, "expected an OTLP ExportTraceServiceRequest with resourceSpans", number
-                )
+                raise InputFileError(path, "expected an OTLP ExportTraceServiceRequest with resourceSpans", number)
             try:
                 spans = list(spans_of_request(request))
             except (AttributeError, KeyError, TypeError, ValueError) as exc:

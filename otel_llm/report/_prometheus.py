@@ -2,8 +2,8 @@
 
 Reads the SDK metrics of SPEC §4.2 as the bundled collector exposes them (§4.3): call counts and errors from
 ``gen_ai_client_operation_duration_seconds_count``, latency quantiles by ``histogram_quantile`` over its
-buckets, tokens from ``gen_ai_client_token_usage_sum`` and cost from ``llm_client_cost_USD_total``. Aggregates carry no
-per-call values, so intervals exist only for rates, and judge figures are null.
+buckets, tokens from ``gen_ai_client_token_usage_sum`` and cost from ``llm_client_cost_USD_total``.
+Aggregates carry no per-call values, so intervals exist only for rates, and judge figures are null.
 """
 
 from __future__ import annotations
@@ -41,9 +41,7 @@ class PrometheusClient:
         except (httpx.HTTPError, ValueError) as exc:
             raise ReportError(f"Prometheus at {self.base_url}: {exc}") from exc
         if body.get("status") != "success":
-            raise ReportError(
-                f"Prometheus at {self.base_url}: {body.get('error', 'query failed')}: {expression}"
-            )
+            raise ReportError(f"Prometheus at {self.base_url}: {body.get('error', 'query failed')}: {expression}")
         return [(item["metric"], float(item["value"][1])) for item in body["data"]["result"]]
 
 
@@ -96,9 +94,7 @@ def report_from_prometheus(
         for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
     }
     tokens = {
-        kind: _by_variant(
-            prom.query(f"sum by (llm_variant) ({series(TOKENS + '_sum', _TOKEN_TYPE.format(kind))})")
-        )
+        kind: _by_variant(prom.query(f"sum by (llm_variant) ({series(TOKENS + '_sum', _TOKEN_TYPE.format(kind))})"))
         for kind in ("input", "output")
     }
     cost = _by_variant(prom.query(f"sum by (llm_variant) ({series(COST)})"))
@@ -112,9 +108,7 @@ def report_from_prometheus(
             "errors": n_errors,
             "error_rate": n_errors / n if n else None,
             "error_rate_ci": list(ci) if ci else None,
-            "latency_ms": {
-                q: (values[name] * 1000.0 if name in values else None) for q, values in quantiles.items()
-            },
+            "latency_ms": {q: (values[name] * 1000.0 if name in values else None) for q, values in quantiles.items()},
             "ttft_ms": {"p50": None, "p95": None, "p99": None},
             "input_tokens": round(tokens["input"].get(name, 0.0)),
             "output_tokens": round(tokens["output"].get(name, 0.0)),

@@ -87,9 +87,7 @@ def _phases_from_spans(live: Mapping[str, Columns]) -> list[tuple[dict[str, floa
     return [phase for phase in phases if phase[1]]
 
 
-def srm_block(
-    live: Mapping[str, Columns], split: Mapping[str, float] | None, source: str | None
-) -> dict[str, Any]:
+def srm_block(live: Mapping[str, Columns], split: Mapping[str, float] | None, source: str | None) -> dict[str, Any]:
     """The report's ``srm`` entry."""
     observed = assignment_counts(live)
     if split is not None:

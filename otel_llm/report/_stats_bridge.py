@@ -134,9 +134,7 @@ def sequential_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
         return 1.0
     tau2 = 1e-4  # mixing variance of the effect (rates differ by about 1 percentage point)
     delta = p2 - p1
-    log_lr = 0.5 * math.log(variance / (variance + tau2)) + delta * delta * tau2 / (
-        2 * variance * (variance + tau2)
-    )
+    log_lr = 0.5 * math.log(variance / (variance + tau2)) + delta * delta * tau2 / (2 * variance * (variance + tau2))
     return float(min(1.0, math.exp(-log_lr)))
 
 

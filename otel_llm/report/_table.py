@@ -81,9 +81,7 @@ def print_table(report: Report, console: Console | None = None) -> None:
             )
         console.print(table)
     if data["shadow"]["variants"]:
-        console.print(
-            _figures_table("Shadow traffic (never in the live figures)", data["shadow"]["variants"])
-        )
+        console.print(_figures_table("Shadow traffic (never in the live figures)", data["shadow"]["variants"]))
         for pair in data["shadow"]["paired"]:
             diff = pair["latency_ms_mean_diff"]
             accuracy = pair.get("field_accuracy")
@@ -95,11 +93,7 @@ def print_table(report: Report, console: Console | None = None) -> None:
                 text += f", field accuracy {_pct(accuracy['shadow'])} vs {_pct(accuracy['primary'])}"
             console.print(text)
     srm = data["srm"]
-    srm_text = (
-        "not checked"
-        if srm["ok"] is None
-        else f"p = {srm['p_value']:.3g} ({'ok' if srm['ok'] else 'MISMATCH'})"
-    )
+    srm_text = "not checked" if srm["ok"] is None else f"p = {srm['p_value']:.3g} ({'ok' if srm['ok'] else 'MISMATCH'})"
     console.print(f"SRM: {srm_text}")
     style = _DECISION_STYLE.get(data["decision"], "bold")
     console.print(f"Decision: [{style}]{data['decision'].upper()}[/{style}]")
