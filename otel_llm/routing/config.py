@@ -3,7 +3,7 @@
 Field-level rules live on the models; rules that relate fields to each other (weights sum to 100, referenced
 variants exist) live in :func:`semantic_problems`, which returns located problems so the loader can name the
 line.
-``python -m otel_llm.routing.config`` prints the published JSON Schema.
+``otel-llm experiments schema`` prints the published JSON Schema.
 """
 
 from __future__ import annotations
@@ -221,6 +221,3 @@ def json_schema() -> dict[str, Any]:
 def json_schema_text() -> str:
     return json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
 
-
-if __name__ == "__main__":  # pragma: no cover
-    print(json_schema_text(), end="")
