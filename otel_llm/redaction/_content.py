@@ -20,6 +20,7 @@ SERIALISED_KEYS: Final = frozenset({"arguments", "response", "result"})
 BLOB_KEYS: Final = ("type", "mime_type", "size")
 TRUNCATION_MARK: Final = "…[truncated]"
 TRUNCATED_ROLE: Final = "otel_llm.truncated"
+_OMITTED_PREFIX: Final = "[truncated: "
 MIN_BUDGET: Final = 64
 _STRUCTURAL_MAX: Final = 128
 # Below this many characters per string, dropping trailing messages keeps more than cutting all of them.
@@ -104,7 +105,8 @@ def redact_content(
 
 def _cut_strings(value: object, limit: int) -> object:
     if isinstance(value, str):
-        return value if len(value) <= limit else value[:limit] + TRUNCATION_MARK
+        keep = len(value) <= limit or value.startswith(_OMITTED_PREFIX)
+        return value if keep else value[:limit] + TRUNCATION_MARK
     if isinstance(value, dict):
         return {k: _cut_strings(v, limit) if k not in STRUCTURAL_KEYS else v for k, v in value.items()}
     if isinstance(value, list):
@@ -123,7 +125,7 @@ def _longest_string(value: object) -> int:
 
 
 def _omitted_marker(value: list[object], omitted: int) -> object:
-    note = f"[truncated: {omitted} of {len(value)} items omitted]"
+    note = f"{_OMITTED_PREFIX}{omitted} of {len(value)} items omitted]"
     if value and all(isinstance(item, dict) and "role" in item for item in value):
         return {"role": TRUNCATED_ROLE, "parts": [{"type": "text", "content": note}]}
     if value and all(isinstance(item, dict) and "type" in item for item in value):
