@@ -31,7 +31,7 @@ $(STAMP_OPENAI2): pyproject.toml
 venv-openai2: $(STAMP_OPENAI2) ## Create .venv-openai2 (openai 2.x on httpx) for the compatibility tests
 
 demo: $(STAMP) ## Run the main job: a shadow test end to end on loopback servers
-	$(PY) examples/plain_openai.py
+	$(VENV)/bin/otel-llm demo
 
 collector: ## Build collector/bin/otelcol-llm from the Go module proxy
 	collector/build.sh

@@ -20,6 +20,7 @@ app = typer.Typer(
 
 # Modules that contribute commands, in the order they appear in --help.
 _COMMAND_MODULES: tuple[str, ...] = (
+    "otel_llm.demo._cli",
     "otel_llm.routing._cli",
     "otel_llm.report._cli",
     "otel_llm.evaluation._cli",
