@@ -156,7 +156,8 @@ def _markdown(result: dict) -> str:
         f"Recall (gold span fully covered by findings) / precision on the generated corpus "
         f"({result['corpus_texts']} texts; NER mode on the first {result['ner_corpus_texts']}):",
         "",
-        "| entity | Presidio default recall | otel-llm recall | otel-llm precision | NER-mode recall | NER-mode precision |",
+        "| entity | Presidio default recall | otel-llm recall | otel-llm precision "
+        "| NER-mode recall | NER-mode precision |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     rec = result["recall"]
