@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from otel_llm.demo.app import EXPERIMENT_ID, AppResult, run_app
 from otel_llm.demo.documents import generate
 from otel_llm.demo.scenario import Scenario
-from otel_llm.demo.server import VariantServer
+from otel_llm.demo.server import ServerProcess
 from otel_llm.export import OTLPJsonLinesSpanExporter
 from otel_llm.report import Report, build_report
 
@@ -132,9 +132,10 @@ def run_demo(
     with (out_dir / "truth.jsonl").open("w", encoding="utf-8") as fh:
         for inv in invoices:
             fh.write(json.dumps({"id": inv.id, "fields": inv.fields}) + "\n")
-    by_id = {inv.id: inv for inv in invoices}
     servers = {
-        name: VariantServer(name, spec, by_id, seed=scenario.seed, time_scale=scenario.time_scale).start()
+        name: ServerProcess(
+            name, spec, documents=scenario.documents, seed=scenario.seed, time_scale=scenario.time_scale
+        )
         for name, spec in scenario.variants.items()
     }
     file_exporter = OTLPJsonLinesSpanExporter(spans_path)

@@ -25,9 +25,10 @@ _DOC_ID = re.compile(r"Document ID: (inv-\d+)")
 _Z99 = 2.3263478740408408  # standard normal 99th percentile
 
 
-def non_null_accuracy(spec: VariantSpec) -> float:
-    """Accuracy on fields with a value so that overall field accuracy equals the scenario's in expectation."""
-    q = (spec.field_accuracy - NULL_SHARE * (1 - spec.hallucination_rate)) / (1 - NULL_SHARE)
+def non_null_accuracy(spec: VariantSpec, null_share: float = NULL_SHARE) -> float:
+    """Accuracy on fields with a value so that overall field accuracy equals the scenario's in expectation,
+    given the share of null fields in the document set."""
+    q = (spec.field_accuracy - null_share * (1 - spec.hallucination_rate)) / (1 - null_share)
     return min(max(q, 0.0), 1.0)
 
 
@@ -52,7 +53,8 @@ class VariantServer:
         self.spec = spec
         self.invoices = invoices
         self.time_scale = time_scale
-        self.q = non_null_accuracy(spec)
+        cells = [v is None for inv in invoices.values() for v in inv.fields.values()]
+        self.q = non_null_accuracy(spec, sum(cells) / len(cells) if cells else NULL_SHARE)
         self.mu = math.log(spec.latency_ms.p50 / 1000.0)
         self.sigma = math.log(spec.latency_ms.p99 / spec.latency_ms.p50) / _Z99
         self._seed = seed
@@ -171,3 +173,45 @@ class VariantServer:
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
+
+
+def _serve_forever(name: str, spec_json: str, documents: int, seed: int, time_scale: float, conn: Any) -> None:
+    from otel_llm.demo.documents import generate
+
+    invoices = {inv.id: inv for inv in generate(documents, seed)}
+    server = VariantServer(
+        name, VariantSpec.model_validate_json(spec_json), invoices, seed=seed, time_scale=time_scale
+    ).start()
+    conn.send(server.url)
+    conn.recv()  # any message (or the parent's end closing) stops the server
+    server.stop()
+
+
+class ServerProcess:
+    """A :class:`VariantServer` in its own process, so its work never competes with the app for the GIL."""
+
+    def __init__(self, name: str, spec: VariantSpec, *, documents: int, seed: int, time_scale: float) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_serve_forever,
+            args=(name, spec.model_dump_json(), documents, seed, time_scale, child),
+            name=f"otel-llm-demo-{name}",
+            daemon=True,
+        )
+        self._proc.start()
+        if not self._conn.poll(60):
+            self._proc.kill()
+            raise RuntimeError(f"demo server {name!r} did not start")
+        self.url: str = self._conn.recv()
+
+    def stop(self) -> None:
+        try:
+            self._conn.send("stop")
+        except OSError:
+            pass
+        self._proc.join(10)
+        if self._proc.is_alive():
+            self._proc.kill()
