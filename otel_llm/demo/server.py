@@ -8,6 +8,7 @@ the scenario mean (exact in expectation).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -175,7 +176,9 @@ class VariantServer:
         handler.wfile.write(payload)
 
 
-def _serve_forever(name: str, spec_json: str, documents: int, seed: int, time_scale: float, conn: Any) -> None:
+def _serve_forever(  # noqa: PLR0917 - a process target takes positional arguments
+    name: str, spec_json: str, documents: int, seed: int, time_scale: float, conn: Any
+) -> None:
     from otel_llm.demo.documents import generate
 
     invoices = {inv.id: inv for inv in generate(documents, seed)}
@@ -208,10 +211,8 @@ class ServerProcess:
         self.url: str = self._conn.recv()
 
     def stop(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._conn.send("stop")
-        except OSError:
-            pass
         self._proc.join(10)
         if self._proc.is_alive():
             self._proc.kill()
