@@ -111,6 +111,37 @@ def sum_opt(*values: int | None) -> int | None:
     return total
 
 
+def value_start(data: bytes, key: bytes) -> int:
+    """-1 when key is absent, -2 when it occurs more than once, else the offset of its value's first byte."""
+    i = data.find(key)
+    if i < 0:
+        return -1
+    j = i + len(key)
+    if data.find(key, j) >= 0:
+        return -2
+    n = len(data)
+    while j < n and data[j] in b" \t:":
+        j += 1
+    return j
+
+
+def has_value(data: bytes, key: bytes) -> bool | None:
+    """Whether key has a non-empty string/list/object value; None when unsure (then parse the chunk)."""
+    j = value_start(data, key)
+    if j == -1:
+        return False
+    if j < 0 or j + 1 >= len(data):
+        return None
+    c, nxt = data[j], data[j + 1]
+    if c == 110:  # null
+        return False
+    if c == 34:  # "
+        return nxt != 34
+    if c == 91:  # [
+        return nxt != 93
+    return None
+
+
 # --- semconv message parts -------------------------------------------------------------------------------
 
 

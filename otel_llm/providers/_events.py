@@ -9,16 +9,13 @@ incomplete line (or, for JSON arrays, the current incomplete object). None of th
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 __all__ = ["JSONStreamDecoder", "NDJSONDecoder", "SSEDecoder", "SSEEvent"]
 
 
-class SSEEvent(NamedTuple):
-    """One dispatched server-sent event: the ``event:`` name ("" when none was given) and the joined data."""
-
-    event: str
-    data: bytes
+# One dispatched server-sent event: (the ``event:`` name, "" when none was given; the joined data lines).
+# A plain tuple: creating a NamedTuple costs more than the rest of the common-case decode.
+SSEEvent = tuple[str, bytes]
 
 
 class SSEDecoder:
@@ -41,6 +38,17 @@ class SSEDecoder:
             self._skip_lf = False
             if chunk[0] == 10:  # b"\n"
                 chunk = chunk[1:]
+        if (
+            not self._buf
+            and not self._data
+            and chunk.startswith(b"data: ")
+            and chunk.find(b"\n") == len(chunk) - 2
+            and chunk.endswith(b"\n\n")
+            and chunk.find(b"\r") < 0
+        ):
+            # The common chunk: exactly one "data: ...\n\n" event.
+            event, self._event = self._event, ""
+            return [(event, chunk[6:-2])]
         buf = self._buf + chunk if self._buf else chunk
         if b"\n" not in buf and b"\r" not in buf:
             self._buf = buf
@@ -69,7 +77,7 @@ class SSEDecoder:
 
     def _dispatch(self) -> SSEEvent:
         data = self._data
-        ev = SSEEvent(self._event, data[0] if len(data) == 1 else b"\n".join(data))
+        ev = (self._event, data[0] if len(data) == 1 else b"\n".join(data))
         self._data = []
         self._event = ""
         return ev

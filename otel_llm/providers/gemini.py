@@ -18,6 +18,7 @@ from otel_llm.providers._common import (
     b64_blob_part,
     error_type,
     get_list,
+    has_value,
     loads,
     loads_chunk,
     message,
@@ -53,9 +54,7 @@ def model_from_path(path: str) -> str | None:
 
 
 def parse_request(body: bytes, *, operation: str, path: str, capture_content: bool) -> LLMRequest:
-    req = LLMRequest(
-        operation=operation, model=model_from_path(path), stream=path.endswith(":streamGenerateContent")
-    )
+    req = LLMRequest(operation=operation, model=model_from_path(path), stream=path.endswith(":streamGenerateContent"))
     try:
         obj = loads(body)
         if type(obj) is not dict:
@@ -192,9 +191,7 @@ class _State:
             outputs: list[Message] = []
             for i in sorted(set(self.parts) | {k for k in self.finish if k >= 0}):
                 role = self.roles.get(i, "model")
-                outputs.append(
-                    message(_ROLES.get(role, role), _merge_text(self.parts.get(i, [])), self.finish.get(i))
-                )
+                outputs.append(message(_ROLES.get(role, role), _merge_text(self.parts.get(i, [])), self.finish.get(i)))
             resp.output_messages = outputs
         return resp
 
@@ -233,14 +230,33 @@ class GenerateContentStreamParser(BaseStreamParser):
     def __init__(self, *, capture_content: bool) -> None:
         super().__init__(capture_content=capture_content)
         self._state = _State()
+        self._deferred: bytes | None = None
 
     def _event(self, name: str, data: bytes) -> bool:
+        if not self.capture and self._first:
+            # Every chunk repeats model, id and the running usage: an ordinary text chunk is only parsed if it
+            # turns out to be the last one before a finish/error chunk or the end of the stream.
+            find = data.find
+            if find(b"inishReason") < 0 and find(b"inish_reason") < 0 and find(b'"error"') < 0:
+                bearing = has_value(data, b'"text"')
+                if bearing is not None:
+                    self._deferred = data
+                    return bearing
+        self._parse_deferred()
         obj = loads_chunk(data)
         if type(obj) is not dict:
             return False
         return self._state.read(obj, self.capture)
 
+    def _parse_deferred(self) -> None:
+        if self._deferred is not None:
+            obj = loads_chunk(self._deferred)
+            self._deferred = None
+            if type(obj) is dict:
+                self._state.read(obj, self.capture)
+
     def _build(self) -> LLMResponse:
+        self._parse_deferred()
         return self._state.response(self.capture)
 
     def _whole(self, body: bytes) -> LLMResponse:

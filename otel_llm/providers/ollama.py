@@ -18,6 +18,7 @@ from otel_llm.providers._common import (
     clean,
     get_dict,
     get_list,
+    has_value,
     loads,
     loads_chunk,
     message,
@@ -32,9 +33,7 @@ __all__ = ["is_streaming", "parse_request", "parse_response", "stream_parser"]
 
 def _images(images: Any) -> list[dict[str, Any]]:
     """Ollama images are bare base64 strings; the format is not given."""
-    return (
-        [b64_blob_part("image/*", img) for img in images if type(img) is str] if type(images) is list else []
-    )
+    return [b64_blob_part("image/*", img) for img in images if type(img) is str] if type(images) is list else []
 
 
 def parse_request(body: bytes, *, operation: str, path: str, capture_content: bool) -> LLMRequest:
@@ -178,6 +177,11 @@ class NDJSONStreamParser(BaseStreamParser):
         self._state = _State(operation)
 
     def _event(self, name: str, data: bytes) -> bool:
+        if not self.capture and self._first and data.find(b'"done":false') >= 0 and data.find(b'"error"') < 0:
+            # An ordinary token line after the first: only whether it carries text matters.
+            key = b'"response"' if self._state.op == OP_TEXT_COMPLETION else b'"content"'
+            if has_value(data, key):
+                return True
         obj = loads_chunk(data)
         if type(obj) is not dict:
             return False

@@ -19,6 +19,7 @@ from otel_llm.providers._common import (
     error_type,
     get_dict,
     get_list,
+    has_value,
     loads,
     loads_chunk,
     message,
@@ -26,6 +27,7 @@ from otel_llm.providers._common import (
     tool_call_part,
     tool_response_part,
     url_part,
+    value_start,
 )
 from otel_llm.providers._include_usage import UsageChunkStripper, inject_include_usage
 from otel_llm.providers._openai_responses import (
@@ -246,40 +248,9 @@ def _embeddings_tail(body: bytes) -> LLMResponse | None:
 # --- streaming -------------------------------------------------------------------------------------------
 
 
-def _value_start(data: bytes, key: bytes) -> int:
-    """-1 when key is absent, -2 when it occurs more than once, else the offset of its value's first byte."""
-    i = data.find(key)
-    if i < 0:
-        return -1
-    j = i + len(key)
-    if data.find(key, j) >= 0:
-        return -2
-    n = len(data)
-    while j < n and data[j] in b" \t:":
-        j += 1
-    return j
-
-
-def _has_value(data: bytes, key: bytes) -> bool | None:
-    """Whether key has a non-empty string/list/object value; None when unsure (then parse the chunk)."""
-    j = _value_start(data, key)
-    if j == -1:
-        return False
-    if j < 0 or j + 1 >= len(data):
-        return None
-    c, nxt = data[j], data[j + 1]
-    if c == 110:  # null
-        return False
-    if c == 34:  # "
-        return nxt != 34
-    if c == 91:  # [
-        return nxt != 93
-    return None
-
-
 def _is_null(data: bytes, key: bytes) -> bool:
     """True when key is absent or null (then the chunk carries no finish reason / usage / error)."""
-    j = _value_start(data, key)
+    j = value_start(data, key)
     return j == -1 or (j >= 0 and data[j : j + 4] == b"null")
 
 
@@ -300,16 +271,30 @@ class ChatStreamParser(BaseStreamParser):
         return parse_response(body, operation=op, capture_content=self.capture)
 
     def _fast(self, data: bytes) -> bool | None:
-        """Content-bearing or not, read from the bytes of an ordinary delta chunk; None: parse it."""
+        """Content-bearing or not, read from the bytes of an ordinary delta chunk; None: parse it.
+
+        Only chunks that cannot carry a finish reason, usage or error are read this way: first a quick check
+        for the compact JSON that OpenAI, vLLM and most servers send, then a spacing-tolerant one.
+        """
+        find = data.find
+        i = find(b'"finish_reason":null')
+        if i >= 0 and find(b'"finish_reason"', i + 20) < 0 and find(b'"error"') < 0:
+            u = find(b'"usage"')
+            if u < 0 or data.startswith(b'"usage":null', u):
+                key = b'"text":"' if self._completions else b'"content":"'
+                j = find(key)
+                k = j + len(key)
+                if j >= 0 and k < len(data) and data[k] != 34 and find(key, k) < 0:
+                    return True
         if not (_is_null(data, b'"finish_reason"') and _is_null(data, b'"usage"') and b'"error"' not in data):
             return None
         if self._completions:
-            return _has_value(data, b'"text"')
-        bearing = _has_value(data, b'"content"')
+            return has_value(data, b'"text"')
+        bearing = has_value(data, b'"content"')
         if bearing is None or bearing:
             return bearing
         for key in (b'"tool_calls"', b'"reasoning_content"', b'"reasoning"', b'"refusal"'):
-            v = _has_value(data, key)
+            v = has_value(data, key)
             if v is None or v:
                 return v
         return b'"function_call"' in data or None

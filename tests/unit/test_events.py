@@ -41,9 +41,9 @@ ANTHROPIC_STREAM = (
 
 def test_sse_event_names_data_and_comments() -> None:
     events = sse_all([ANTHROPIC_STREAM])
-    assert [e.event for e in events] == ["message_start", "ping", "content_block_delta"]
-    assert json.loads(events[2].data)["delta"]["text"] == "Hi"
-    assert events[1].data == b'{"type": "ping"}'
+    assert [e[0] for e in events] == ["message_start", "ping", "content_block_delta"]
+    assert json.loads(events[2][1])["delta"]["text"] == "Hi"
+    assert events[1][1] == b'{"type": "ping"}'
 
 
 @pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
@@ -56,33 +56,33 @@ def test_sse_every_split_and_every_line_ending(eol: bytes) -> None:
 
 def test_sse_multiline_data_joined_with_newline() -> None:
     stream = b"data: first\ndata:second\ndata:  third\n\n"
-    assert sse_all([stream]) == [SSEEvent("", b"first\nsecond\n third")]
+    assert sse_all([stream]) == [("", b"first\nsecond\n third")]
 
 
 def test_sse_field_without_colon_and_unknown_fields() -> None:
     stream = b"id: 7\nretry: 100\nfoo: bar\ndata\n\nevent: x\n\ndata: y\n\n"
     # "data" alone is an empty data line; an event with no data is not dispatched (and resets the name)
-    assert sse_all([stream]) == [SSEEvent("", b""), SSEEvent("", b"y")]
+    assert sse_all([stream]) == [("", b""), ("", b"y")]
 
 
 def test_sse_final_event_without_blank_line_comes_from_flush() -> None:
     dec = SSEDecoder()
     assert dec.feed(b"data: [DONE]") == []
-    assert dec.flush() == [SSEEvent("", b"[DONE]")]
+    assert dec.flush() == [("", b"[DONE]")]
     dec = SSEDecoder()
     assert dec.feed(b"data: a\n") == []
-    assert dec.flush() == [SSEEvent("", b"a")]
+    assert dec.flush() == [("", b"a")]
     assert dec.flush() == []
 
 
 def test_sse_mixed_line_endings_in_one_stream() -> None:
     stream = b"data: a\r\n\r\ndata: b\r\rdata: c\n\r\n"
     for chunks in splits(stream):
-        assert sse_all(chunks) == [SSEEvent("", b"a"), SSEEvent("", b"b"), SSEEvent("", b"c")]
+        assert sse_all(chunks) == [("", b"a"), ("", b"b"), ("", b"c")]
 
 
 def test_sse_invalid_utf8_in_event_name_is_replaced() -> None:
-    assert sse_all([b"event: \xff\xfe\ndata: x\n\n"]) == [SSEEvent("\ufffd\ufffd", b"x")]
+    assert sse_all([b"event: \xff\xfe\ndata: x\n\n"]) == [("\ufffd\ufffd", b"x")]
 
 
 def ndjson_all(chunks: list[bytes]) -> list[bytes]:

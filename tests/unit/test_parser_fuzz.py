@@ -1,6 +1,6 @@
 """Hypothesis fuzz of every parser: no exception ever escapes, and framing invariants hold.
 
-Examples in total: 10,500 (see the max_examples of each test).
+Examples in total: 11,100 (see the max_examples of each test).
 """
 
 from __future__ import annotations
@@ -290,3 +290,71 @@ def test_inject_include_usage_keeps_the_document(doc: Any) -> None:
     assert {k: v for k, v in after.items() if k != "stream_options"} == {
         k: v for k, v in before.items() if k != "stream_options"
     } or before != before  # NaN never equals itself
+
+
+delta_strategy = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "role": st.just("assistant"),
+            "content": st.one_of(st.none(), st.text(max_size=5)),
+            "tool_calls": st.lists(
+                st.fixed_dictionaries(
+                    {"index": st.integers(0, 2), "function": st.fixed_dictionaries({"arguments": st.text(max_size=4)})}
+                ),
+                max_size=1,
+            ),
+            "refusal": st.one_of(st.none(), st.text(max_size=3)),
+        },
+    ),
+)
+
+
+@fuzz(600)
+@given(
+    st.lists(
+        st.tuples(
+            delta_strategy,
+            st.sampled_from([None, None, None, "stop", "length"]),
+            st.sampled_from([None, "absent", {"prompt_tokens": 3, "completion_tokens": 4}]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.booleans(),
+    st.sampled_from(["chat", "ollama"]),
+)
+def test_fast_paths_agree_with_full_parsing(items: list[Any], compact: bool, kind: str) -> None:
+    """The byte-level shortcuts used without content capture give the same figures as parsing every event."""
+    seps = (",", ":") if compact else (", ", ": ")
+    if kind == "chat":
+        objs = []
+        for delta, finish, usage in items:
+            o: dict[str, Any] = {
+                "id": "c",
+                "model": "m",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            if usage != "absent":
+                o["usage"] = usage
+            objs.append(o)
+        data = b"".join(b"data: " + json.dumps(o, separators=seps).encode() + b"\n\n" for o in objs)
+        module, op = openai, "chat"
+    else:
+        lines = []
+        for delta, finish, _ in items:
+            content = (delta or {}).get("content") or ""
+            lines.append(
+                {"model": "l", "message": {"role": "assistant", "content": content}, "done": finish is not None}
+            )
+        data = b"".join(json.dumps(o, separators=seps).encode() + b"\n" for o in lines)
+        module, op = ollama, "chat"
+    results = []
+    for capture in (False, True):
+        p = module.stream_parser(operation=op, capture_content=capture)
+        firsts = [p.feed(data[i : i + 40]) for i in range(0, len(data), 40)]
+        r = p.result()
+        r.output_messages = None
+        results.append((firsts, r))
+    assert results[0] == results[1]
