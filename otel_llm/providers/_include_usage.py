@@ -11,35 +11,50 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from otel_llm.providers.base import LLMRequest
+
 __all__ = ["UsageChunkStripper", "inject_include_usage"]
 
 _OPTION = b'"stream_options":{"include_usage":true},'
 _WS = b" \t\r\n"
 
 
-def inject_include_usage(body: bytes) -> bytes | None:
+def inject_include_usage(body: bytes, request: LLMRequest | None = None) -> bytes | None:
     """The body with ``"stream_options": {"include_usage": true}`` added, or None when there is nothing to do.
 
     Nothing to do: not a JSON object, ``stream`` not true, or ``stream_options.include_usage`` already given
     (true or false: an explicit choice of the app is kept). The common case inserts bytes after the opening
     brace without re-serialising the body.
+
+    Pass the :class:`LLMRequest` that ``openai.parse_request`` made of this body to skip parsing it again:
+    its ``stream`` is only true for a JSON object with ``"stream": true``, and a body whose bytes never spell
+    ``"stream_options"`` (an escaped quote inside a string cannot) has no such key.
     """
     try:
+        if request is not None:
+            if not request.stream:
+                return None
+            if body.find(b'"stream_options"') < 0:
+                return _insert(body)
         obj: Any = json.loads(body)
         if type(obj) is not dict or obj.get("stream") is not True:
             return None
         options = obj.get("stream_options")
         if "stream_options" not in obj:
-            i = len(body) - len(body.lstrip(_WS))
-            if body[i : i + 1] != b"{":
-                return None  # e.g. a UTF-16 body: leave it alone
-            return body[: i + 1] + _OPTION + body[i + 1 :]
+            return _insert(body)
         if options is None or (type(options) is dict and "include_usage" not in options):
             obj["stream_options"] = {**(options or {}), "include_usage": True}
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
     except Exception:
         return None
     return None
+
+
+def _insert(body: bytes) -> bytes | None:
+    i = len(body) - len(body.lstrip(_WS))
+    if body[i : i + 1] != b"{":
+        return None  # e.g. a UTF-16 body: leave it alone
+    return body[: i + 1] + _OPTION + body[i + 1 :]
 
 
 def _is_usage_only(event: bytes) -> bool:

@@ -22,15 +22,13 @@ from otel_llm.attributes import (
 from otel_llm.providers import anthropic, gemini, ollama, openai
 from otel_llm.providers.base import LLMRequest, LLMResponse, StreamParser
 
-__all__ = ["Provider", "match"]
+__all__ = ["Provider", "clear_cache", "match"]
 
 
 class _WireFormat(Protocol):
     """What a provider module (openai, anthropic, gemini, ollama) implements."""
 
-    def parse_request(
-        self, body: bytes, *, operation: str, path: str, capture_content: bool
-    ) -> LLMRequest: ...
+    def parse_request(self, body: bytes, *, operation: str, path: str, capture_content: bool) -> LLMRequest: ...
 
     def parse_response(self, body: bytes, *, operation: str, capture_content: bool) -> LLMResponse: ...
 
@@ -128,9 +126,7 @@ def _name_for_host(wire: str, host: str, port: int | None) -> str:
     return PROVIDER_OPENAI
 
 
-def match(
-    host: str, port: int | None, path: str, provider_hosts: Mapping[str, str] | None = None
-) -> Provider | None:
+def match(host: str, port: int | None, path: str, provider_hosts: Mapping[str, str] | None = None) -> Provider | None:
     """The provider for a request to ``host:port`` + ``path`` (without query), or None to pass it through.
 
     ``provider_hosts`` maps ``"host:port"`` or ``"host"`` to the provider name to report for that host (e.g.
@@ -161,3 +157,8 @@ def match(
     except Exception:
         return None
     return provider
+
+
+def clear_cache() -> None:
+    """Forget recent matches (call when the ``provider_hosts`` mapping in use is replaced)."""
+    _hits.clear()

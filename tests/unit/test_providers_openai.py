@@ -790,3 +790,18 @@ def test_stripper_holds_back_only_the_incomplete_event() -> None:
 def test_stripper_final_usage_event_without_blank_line() -> None:
     chunks = [*CHAT_STREAM[:5], CHAT_STREAM[5].rstrip(b"\n")]
     assert strip_all(chunks) == b"".join(CHAT_STREAM[:5])
+
+
+def test_inject_include_usage_with_the_parsed_request_skips_parsing_again() -> None:
+    body = b'{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"say \\"stream_options\\""}]}'
+    req = openai.parse_request(body, operation="chat", path="/v1/chat/completions", capture_content=False)
+    out = openai.inject_include_usage(body, req)
+    assert out == openai.inject_include_usage(body)
+    assert out is not None and json.loads(out)["stream_options"] == {"include_usage": True}
+    present = b'{"model":"m","stream":true,"stream_options":{"include_usage":true}}'
+    req = openai.parse_request(present, operation="chat", path="/v1/chat/completions", capture_content=False)
+    assert openai.inject_include_usage(present, req) is None
+    not_streaming = openai.parse_request(
+        b'{"model":"m"}', operation="chat", path="/v1/chat/completions", capture_content=False
+    )
+    assert openai.inject_include_usage(b'{"model":"m"}', not_streaming) is None
