@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import Link
 
@@ -350,8 +352,12 @@ class Router:
             shadow=True,
             links=links,
         )
+        ctx = contextvars.copy_context()
+        if span_ctx is not None and links and not trace.get_current_span().get_span_context().is_valid:
+            # No app span to share: the shadow joins the primary's trace as its child (SPEC §7.4: same trace).
+            ctx.run(otel_context.attach, trace.set_span_in_context(trace.NonRecordingSpan(span_ctx)))
         return (
-            _Job(plan.compiled.exp.id, req, tags, contextvars.copy_context()),
+            _Job(plan.compiled.exp.id, req, tags, ctx),
             cfg.max_in_flight,
             cfg.timeout_s,
         )
