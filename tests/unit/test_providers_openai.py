@@ -805,3 +805,16 @@ def test_inject_include_usage_with_the_parsed_request_skips_parsing_again() -> N
         b'{"model":"m"}', operation="chat", path="/v1/chat/completions", capture_content=False
     )
     assert openai.inject_include_usage(b'{"model":"m"}', not_streaming) is None
+
+
+@pytest.mark.parametrize("size", [1024 * 1024, 10 * 1024 * 1024])
+def test_huge_prompts(size: int) -> None:
+    body = json.dumps({"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "é" * (size // 2)}]})
+    raw = body.encode()
+    req = openai.parse_request(raw, operation="chat", path="/v1/chat/completions", capture_content=False)
+    assert (req.model, req.stream, req.input_messages) == ("gpt-4o", True, None)
+    req = openai.parse_request(raw, operation="chat", path="/v1/chat/completions", capture_content=True)
+    assert req.input_messages is not None
+    assert len(req.input_messages[0]["parts"][0]["content"]) == size // 2
+    out = openai.inject_include_usage(raw, req)
+    assert out is not None and len(out) == len(raw) + len(b'"stream_options":{"include_usage":true},')
