@@ -48,9 +48,7 @@ def parse_request(body: bytes, *, operation: str, path: str, capture_content: bo
             if system is not None:
                 req.system_instructions = _parts(system)
             req.input_messages = [
-                message(m.get("role"), _parts(m.get("content")))
-                for m in get_list(obj, "messages")
-                if type(m) is dict
+                message(m.get("role"), _parts(m.get("content"))) for m in get_list(obj, "messages") if type(m) is dict
             ]
     except Exception:
         return req
