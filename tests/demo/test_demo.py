@@ -1,0 +1,103 @@
+"""The demo end to end (SPEC §11, issue 9): the report recovers what the simulated servers injected."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+SCENARIOS = {
+    # the seed's shadow test (defaults), fewer requests to keep the suite quick
+    "seed": {"requests": 1500, "seed": 11},
+    # a candidate that is worse: more errors, more hallucinations, lower accuracy
+    "regression": {
+        "requests": 1500,
+        "seed": 5,
+        "time_scale": 0.05,
+        "variants": {"candidate": {"field_accuracy": 0.90, "hallucination_rate": 0.06, "error_rate": 0.03}},
+    },
+}
+
+
+def _run(tmp_path: Path, overrides: dict) -> tuple[dict, dict, list[dict]]:
+    from otel_llm.demo.scenario import load_scenario
+
+    scenario_file = tmp_path / "scenario.yaml"
+    scenario_file.write_text(yaml.safe_dump(overrides))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "otel_llm.cli", "demo", "--scenario", str(scenario_file), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Verdict:" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    html = (out / "report.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    spans = []
+    with (out / "spans.jsonl").open() as fh:
+        for line in fh:
+            for rs in json.loads(line)["resourceSpans"]:
+                for ss in rs["scopeSpans"]:
+                    spans.extend(ss["spans"])
+    return report, load_scenario(scenario_file).model_dump(), spans
+
+
+def _inside(value: float, ci: list[float]) -> bool:
+    return ci[0] <= value <= ci[1]
+
+
+def _attr(span: dict, key: str):
+    for a in span.get("attributes", []):
+        if a["key"] == key:
+            v = a["value"]
+            return next(iter(v.values()))
+    return None
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_report_recovers_injected_figures(tmp_path, name):
+    overrides = SCENARIOS.get(name) or _random_scenario()
+    report, sc, spans = _run(tmp_path, overrides)
+    live = report["variants"]
+    shadow = report["shadow"]["variants"]["candidate"]
+    for variant, figures in (("control", live["control"]), ("candidate", shadow)):
+        spec = sc["variants"][variant]
+        assert _inside(spec["field_accuracy"], figures["field_accuracy_ci"]), (variant, figures["field_accuracy_ci"])
+        assert _inside(spec["hallucination_rate"], figures["hallucination_rate_ci"]), variant
+        assert _inside(spec["error_rate"], figures["error_rate_ci"]), variant
+        expected_cost = (
+            (
+                spec["input_tokens"] * (0.15 if variant == "control" else 0.05)
+                + spec["output_tokens"] * (0.6 if variant == "control" else 0.1333)
+            )
+            / 1e6
+            * 1000
+        )
+        assert _inside(expected_cost, figures["cost_per_1k_requests_usd_ci"]), (variant, expected_cost)
+        # latency is what the app measured: at least the injected (time-scaled) latency
+        assert figures["latency_ms"]["p50"] >= spec["latency_ms"]["p50"] * sc["time_scale"] * 0.9
+        assert figures["latency_ms"]["p99"] >= spec["latency_ms"]["p99"] * sc["time_scale"] * 0.8
+
+    # split: SRM passes and the candidate's live share is consistent with 10 %
+    assert report["srm"]["ok"]
+    n_live = live["control"]["requests"] + live["candidate"]["requests"]
+    assert n_live == sc["requests"]
+    # shadow: every live control request is mirrored (sample 1.0), in the same trace, never in the live figures
+    shadow_spans = [s for s in spans if _attr(s, "llm.route") == "shadow"]
+    primary = [s for s in spans if _attr(s, "llm.route") == "primary"]
+    assert len(primary) == n_live
+    assert len(shadow_spans) == live["control"]["requests"]
+    assert all(_attr(s, "llm.shadow") is True for s in shadow_spans)
+    primary_traces = {s["traceId"] for s in primary if _attr(s, "llm.variant") == "control"}
+    assert {s["traceId"] for s in shadow_spans} <= primary_traces
+    assert report["shadow"]["paired"][0]["n_pairs"] == len(shadow_spans)
+    # content was captured and redacted: no document e-mail reached the file
+    assert all(_attr(s, "llm.redaction.status") in ("redacted", "dropped") for s in primary)
