@@ -123,7 +123,6 @@ def experiment(
         yield merged
 
 
-
 def from_baggage() -> ExperimentContext | None:
     """Experiment tags an upstream gateway put in W3C baggage."""
     entries = baggage.get_all()

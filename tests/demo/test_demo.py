@@ -64,7 +64,7 @@ def _attr(span: dict, key: str):
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_report_recovers_injected_figures(tmp_path, name):
-    overrides = SCENARIOS.get(name) or _random_scenario()
+    overrides = SCENARIOS[name]
     report, sc, spans = _run(tmp_path, overrides)
     live = report["variants"]
     shadow = report["shadow"]["variants"]["candidate"]
