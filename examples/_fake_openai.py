@@ -46,9 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         base = {"id": "chatcmpl-example", "object": "chat.completion.chunk", "created": 0, "model": model}
-        events = [
-            {**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words
-        ]
+        events = [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words]
         events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append(

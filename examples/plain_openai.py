@@ -31,9 +31,7 @@ def main() -> None:
 
     base_url, server = start()
     client = openai.OpenAI(base_url=base_url, api_key="sk-example")
-    with otel_llm.experiment(
-        "invoice-extractor-ft", variant="control", prompt_version="v6", subject="session-42"
-    ):
+    with otel_llm.experiment("invoice-extractor-ft", variant="control", prompt_version="v6", subject="session-42"):
         reply = client.chat.completions.create(
             model="gpt-4o-mini", messages=[{"role": "user", "content": "Extract the invoice total."}]
         )

@@ -10,7 +10,6 @@ from otel_llm._call import CallInfo
 from otel_llm._instrumentor import LLMInstrumentor
 from otel_llm._transport import instrument_transport
 
-
 Enricher = Callable[[Any, CallInfo], None]
 
 

@@ -47,9 +47,7 @@ def create(meter_provider: MeterProvider | None) -> Instruments:
             description="Time between consecutive chunks of a streamed response, after the first.",
             explicit_bucket_boundaries_advisory=list(A.TTFC_BUCKETS),
         ),
-        cost=meter.create_counter(
-            A.METRIC_COST, unit="USD", description="Estimated cost of LLM calls in US dollars."
-        ),
+        cost=meter.create_counter(A.METRIC_COST, unit="USD", description="Estimated cost of LLM calls in US dollars."),
         internal_errors=meter.create_counter(
             A.METRIC_INTERNAL_ERRORS,
             unit="{error}",

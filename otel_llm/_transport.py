@@ -243,9 +243,7 @@ def instrument_transport(transport: Any) -> Any:
     if mod.__name__ not in ("httpx", "httpx2"):
         for name in ("httpx2", "httpx"):
             candidate = sys.modules.get(name)
-            if candidate is not None and isinstance(
-                transport, candidate.BaseTransport | candidate.AsyncBaseTransport
-            ):
+            if candidate is not None and isinstance(transport, candidate.BaseTransport | candidate.AsyncBaseTransport):
                 mod = candidate
                 break
         else:
@@ -259,9 +257,7 @@ def instrument_transport(transport: Any) -> Any:
 # --- the global patch: every httpx/httpx2 Client and AsyncClient, whatever transport it carries ---------------
 def _skip_transport(client: Any, request: Any) -> bool:
     transport = client._transport_for_url(request.url) if client._mounts else client._transport
-    return bool(
-        getattr(transport, "_otel_llm_router", False) or getattr(transport, "_otel_llm_instrumented", False)
-    )
+    return bool(getattr(transport, "_otel_llm_router", False) or getattr(transport, "_otel_llm_instrumented", False))
 
 
 def make_sync_patch(original: Callable[..., Any]) -> Callable[..., Any]:

@@ -47,9 +47,7 @@ def parse_provider_hosts(raw: str) -> dict[str, str]:
             continue
         host, sep, provider = item.partition("=")
         if not sep or not host.strip() or not provider.strip():
-            raise ConfigurationError(
-                f"{env.OTEL_LLM_PROVIDER_HOSTS}: entry {item!r} is not 'host[:port]=provider'"
-            )
+            raise ConfigurationError(f"{env.OTEL_LLM_PROVIDER_HOSTS}: entry {item!r} is not 'host[:port]=provider'")
         result[host.strip().lower()] = provider.strip()
     return result
 

@@ -77,9 +77,7 @@ class ExperimentContext:
         return attrs
 
 
-_CURRENT: contextvars.ContextVar[ExperimentContext | None] = contextvars.ContextVar(
-    "otel_llm_experiment", default=None
-)
+_CURRENT: contextvars.ContextVar[ExperimentContext | None] = contextvars.ContextVar("otel_llm_experiment", default=None)
 
 
 def current() -> ExperimentContext | None:

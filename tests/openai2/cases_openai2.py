@@ -37,9 +37,7 @@ def test_sync_and_stream_and_async():
         with capture_spans() as spans:
             client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-x", max_retries=0)
             with otel_llm.experiment("exp2", variant="control"):
-                r = client.chat.completions.create(
-                    model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
-                )
+                r = client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
                 chunks = list(
                     client.chat.completions.create(
                         model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
@@ -48,9 +46,7 @@ def test_sync_and_stream_and_async():
 
             async def main():
                 ac = openai.AsyncOpenAI(base_url=server.url + "/v1", api_key="sk-x", max_retries=0)
-                await ac.chat.completions.create(
-                    model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}]
-                )
+                await ac.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
                 await ac.close()
 
             asyncio.run(main())
