@@ -151,12 +151,20 @@ def llm_attributes(experiment_id: str, *, shadow: bool, model: str = "gpt-4o-min
 
 
 def synthetic_traces(
-    count: int, experiment_id: str, service_name: str, *, seed: int = 0, padding: int = 0
+    count: int,
+    experiment_id: str,
+    service_name: str,
+    *,
+    seed: int = 0,
+    padding: int = 0,
+    extra_llm_attributes: Mapping[str, Any] | None = None,
 ) -> tuple[list[SyntheticTrace], list[ReadableSpan], list[ReadableSpan]]:
     """``count`` traces, each a request root span + a primary LLM call + a shadow LLM call.
 
-    Returns (traces, primary spans, shadow spans); ``padding`` adds that many bytes to every span.
+    Returns (traces, primary spans, shadow spans); ``padding`` adds that many bytes to every span and
+    ``extra_llm_attributes`` go on both LLM calls.
     """
+    extra = dict(extra_llm_attributes or {})
     rng = random.Random(seed)
     resource = Resource.create({"service.name": service_name})
     traces: list[SyntheticTrace] = []
@@ -173,7 +181,7 @@ def synthetic_traces(
                 t.trace_id,
                 t.primary,
                 t.root,
-                llm_attributes(experiment_id, shadow=False),
+                {**llm_attributes(experiment_id, shadow=False), **extra},
                 resource,
                 padding=padding,
             )
@@ -184,7 +192,7 @@ def synthetic_traces(
                 t.trace_id,
                 t.shadow,
                 t.root,
-                llm_attributes(experiment_id, shadow=True, model="ft:gpt-4o-mini:candidate"),
+                {**llm_attributes(experiment_id, shadow=True, model="ft:gpt-4o-mini:candidate"), **extra},
                 resource,
                 padding=padding,
             )
