@@ -62,7 +62,13 @@ class Env:
 
 ENVIRONMENTS = [
     Env("main", ["baseline", "baseline-aa", "ours", "floor"]),
-    Env("openai-v2", ["baseline", "ours", "openai-v2"], ["opentelemetry-instrumentation-openai-v2"]),
+    # openai-v2 2.4b0 imports httpx (openai 3 no longer depends on it) and opentelemetry.util.genai.instruments,
+    # which opentelemetry-util-genai >= 1.2 renamed: pin the newest that still has it.
+    Env(
+        "openai-v2",
+        ["baseline", "ours", "openai-v2"],
+        ["opentelemetry-instrumentation-openai-v2", "httpx", "opentelemetry-util-genai<1.2"],
+    ),
     Env("openllmetry", ["baseline", "ours", "openllmetry"], ["opentelemetry-instrumentation-openai"]),
     # openlit (every release so far) requires openai < 3.
     Env("openlit", ["baseline", "ours", "openlit"], ["openlit"], openai="openai>=2,<3"),
@@ -128,6 +134,16 @@ def _versions(env: Env) -> dict[str, str]:
     return json.loads(proc.stdout) if proc.returncode == 0 else {}
 
 
+def _openlit_pricing() -> Path:
+    """OpenLIT fetches its price list from the network unless given a file: give it the one model we call."""
+    path = ENVS / "openlit-pricing.json"
+    if not path.exists():
+        ENVS.mkdir(parents=True, exist_ok=True)
+        prices = {"gpt-4o-mini": {"promptPrice": 0.00015, "completionPrice": 0.0006}}
+        path.write_text(json.dumps({"chat": prices, "embeddings": {}, "images": {}, "audio": {}}))
+    return path
+
+
 # --- server and workers ------------------------------------------------------------------------------------------
 class Server:
     def __init__(self, cpu: int | None) -> None:
@@ -175,6 +191,8 @@ def run_worker(env: Env, config: str, url: str, args: argparse.Namespace, cpu: i
     ]
     if cpu is not None:
         cmd += ["--cpu", str(cpu)]
+    if config == "openlit":
+        cmd += ["--openlit-pricing", str(_openlit_pricing())]
     environ = {
         **os.environ,
         "TRACELOOP_TRACE_CONTENT": "false",
@@ -226,6 +244,12 @@ def summarise(runs: dict[tuple[str, str], list[dict[str, Any]]], args: argparse.
             out[key] = entry
             continue
         pooled = {w: [x for r in ok for x in r["ns"][w]] for w in ("plain", "short", "long")}
+        has_cpu = all("cpu_ns" in r for r in ok)
+        cpu_pooled = {w: [x for r in ok for x in r["cpu_ns"][w]] for w in ("plain", "short", "long")} if has_cpu else {}
+        if has_cpu:
+            entry["cpu_p50_us"] = {w: pct(v, 50) for w, v in cpu_pooled.items()}
+            entry["cpu_p99_us"] = {w: pct(v, 99) for w, v in cpu_pooled.items()}
+            entry["round_cpu_p50_us"] = {w: [pct(r["cpu_ns"][w], 50) for r in ok] for w in ("plain", "short", "long")}
         entry.update(
             {
                 "openai": ok[0]["openai"],
@@ -235,6 +259,7 @@ def summarise(runs: dict[tuple[str, str], list[dict[str, Any]]], args: argparse.
                 "p99_us": {w: pct(v, 99) for w, v in pooled.items()},
                 "round_p50_us": {w: [pct(r["ns"][w], 50) for r in ok] for w in ("plain", "short", "long")},
                 "spans": sum(r["spans"] for r in ok),
+                "genai_spans": sum(r["genai_spans"] for r in ok),
                 "instrumented_calls": sum(r["instrumented_calls"] for r in ok),
                 "metric_points_per_run": [r["metric_points"] for r in ok],
                 "metrics": ok[0]["metrics"],
@@ -263,6 +288,17 @@ def summarise(runs: dict[tuple[str, str], list[dict[str, Any]]], args: argparse.
         per_round = [a - b for a, b in zip(entry["round_p50_us"]["plain"], base["round_p50_us"]["plain"], strict=False)]
         added["p50_us_per_round"] = per_round
         added["p50_us_round_spread"] = [min(per_round), max(per_round)] if per_round else None
+        if "cpu_p50_us" in entry and "cpu_p50_us" in base:
+            c, b = entry["cpu_p50_us"], base["cpu_p50_us"]
+            added["cpu_p50_us"] = c["plain"] - b["plain"]
+            added["cpu_p99_us"] = entry["cpu_p99_us"]["plain"] - base["cpu_p99_us"]["plain"]
+            added["cpu_long_stream_p50_us"] = c["long"] - b["long"]
+            added["cpu_per_chunk_us"] = ((c["long"] - b["long"]) - (c["short"] - b["short"])) / span_chunks
+            cpu_round = [
+                a - b
+                for a, b in zip(entry["round_cpu_p50_us"]["plain"], base["round_cpu_p50_us"]["plain"], strict=False)
+            ]
+            added["cpu_p50_us_round_spread"] = [min(cpu_round), max(cpu_round)] if cpu_round else None
         entry["added"] = added
         rss = entry["rss_added_mib"]
         entry["rss_added_median_mib"] = rss[len(rss) // 2]
@@ -271,51 +307,76 @@ def summarise(runs: dict[tuple[str, str], list[dict[str, Any]]], args: argparse.
 
 # --- report --------------------------------------------------------------------------------------------------------
 def _valid(entry: dict[str, Any] | None) -> bool:
-    return bool(entry and entry.get("spans", 0) > 0 and "added" in entry)
+    return bool(entry and entry.get("genai_spans", 0) > 0 and "added" in entry)
 
 
 def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each SPEC §13 target, judged on wall-clock time (what the brief asks) and on CPU time (robust to a busy
+    machine). A target needing a peer or the floor is n/a when that configuration produced no spans."""
     ours = summary.get("main/ours")
     floor = summary.get("main/floor")
     rows: list[dict[str, Any]] = []
-
-    def row(name: str, target: str, value: float | None, met: bool | None, note: str = "") -> None:
-        rows.append({"figure": name, "target": target, "measured": value, "met": met, "note": note})
-
     if not _valid(ours):
-        row("instrument() added p50", f"< {TARGET_P50_US:g} µs", None, None, "ours did not run or produced no spans")
+        rows.append({"figure": "instrument()", "target": "—", "note": "ours did not run or produced no spans"})
         return rows
     assert ours is not None
-    a = ours["added"]
-    row("added p50 per non-streaming call", f"< {TARGET_P50_US:g} µs", a["p50_us"], a["p50_us"] < TARGET_P50_US)
-    peers = [(n, summary.get(f"{n}/{n}")) for n in PEERS]
-    valid_peers = [(n, e) for n, e in peers if _valid(e)]
-    if valid_peers:
-        best_name, best = min(valid_peers, key=lambda ne: ne[1]["added"]["p50_us"])
-        same_env_ours = summary.get(f"{best_name}/ours")
-        ours_vs = same_env_ours if _valid(same_env_ours) else ours
-        limit = TARGET_VS_PEER * best["added"]["p50_us"]
-        row(
-            f"added p50 vs best peer ({PEERS[best_name]}, +{best['added']['p50_us']:.0f} µs)",
-            f"≤ {TARGET_VS_PEER} × peer = {limit:.0f} µs",
-            ours_vs["added"]["p50_us"],
-            ours_vs["added"]["p50_us"] <= limit,
-            f"ours measured in the {ours_vs['env']} environment (openai {ours_vs['openai']})",
-        )
-    else:
-        row("added p50 vs best peer", f"≤ {TARGET_VS_PEER} × best peer", None, None, "no peer produced spans")
-    if _valid(floor):
-        assert floor is not None
-        limit = TARGET_VS_FLOOR * floor["added"]["p50_us"]
-        row(
-            f"added p50 vs floor (+{floor['added']['p50_us']:.0f} µs)",
-            f"≤ {TARGET_VS_FLOOR} × floor = {limit:.0f} µs",
-            a["p50_us"],
-            a["p50_us"] <= limit,
-        )
-    row("added per streamed chunk", f"< {TARGET_CHUNK_US:g} µs", a["per_chunk_us"], a["per_chunk_us"] < TARGET_CHUNK_US)
+    valid_peers = [(n, e) for n in PEERS if _valid(e := summary.get(f"{n}/{n}"))]
+
+    def judge(basis: str) -> list[tuple[str, str, float | None, bool | None, str]]:
+        p50, chunk = ("p50_us", "per_chunk_us") if basis == "wall" else ("cpu_p50_us", "cpu_per_chunk_us")
+        a = ours["added"]
+        if p50 not in a:
+            return []
+        out = [("added p50 per non-streaming call", f"< {TARGET_P50_US:g} µs", a[p50], a[p50] < TARGET_P50_US, "")]
+        if valid_peers:
+            best_name, best = min(valid_peers, key=lambda ne: ne[1]["added"][p50])
+            same_env = summary.get(f"{best_name}/ours")
+            ours_vs = same_env if _valid(same_env) else ours
+            assert ours_vs is not None
+            limit = TARGET_VS_PEER * best["added"][p50]
+            out.append(
+                (
+                    "added p50 vs the best peer",
+                    f"≤ {TARGET_VS_PEER} × best peer ({PEERS[best_name]} +{best['added'][p50]:.0f} µs) "
+                    f"= {limit:.0f} µs",
+                    ours_vs["added"][p50],
+                    ours_vs["added"][p50] <= limit,
+                    f"ours in the {ours_vs['env']} env, openai {ours_vs['openai']}",
+                )
+            )
+        else:
+            out.append(("added p50 vs the best peer", f"≤ {TARGET_VS_PEER} × best peer", None, None, "no peer spans"))
+        if _valid(floor):
+            assert floor is not None
+            limit = TARGET_VS_FLOOR * floor["added"][p50]
+            out.append(
+                (
+                    "added p50 vs the floor",
+                    f"≤ {TARGET_VS_FLOOR} × floor (+{floor['added'][p50]:.0f} µs) = {limit:.0f} µs",
+                    a[p50],
+                    a[p50] <= limit,
+                    "",
+                )
+            )
+        out.append(("added per streamed chunk", f"< {TARGET_CHUNK_US:g} µs", a[chunk], a[chunk] < TARGET_CHUNK_US, ""))
+        return out
+
+    wall, cpu = judge("wall"), judge("cpu")
+    for i, (figure, target, value, met, note) in enumerate(wall):
+        row: dict[str, Any] = {"figure": figure, "target": target, "measured": value, "met": met, "note": note}
+        if i < len(cpu):
+            row.update({"target_cpu": cpu[i][1], "measured_cpu": cpu[i][2], "met_cpu": cpu[i][3]})
+        rows.append(row)
     rss = ours["rss_added_median_mib"]
-    row("RSS added by instrument() (no Presidio)", f"< {TARGET_RSS_MIB:g} MiB", rss, rss < TARGET_RSS_MIB)
+    rows.append(
+        {
+            "figure": "RSS added by instrument() (no Presidio)",
+            "target": f"< {TARGET_RSS_MIB:g} MiB",
+            "measured": rss,
+            "met": rss < TARGET_RSS_MIB,
+            "note": "",
+        }
+    )
     return rows
 
 
@@ -342,20 +403,23 @@ def markdown(result: dict[str, Any]) -> str:
         "*Round spread* is the min…max of the per-round p50 differences. *A/A* is a second uninstrumented process: "
         "its added time is this run's noise.",
         "",
-        "| environment | configuration | openai | spans / calls | p50 call µs | added p50 µs | round spread µs "
-        "| added p99 µs | added µs / chunk | added long stream µs | RSS added MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| environment | configuration | openai | GenAI spans / calls | p50 call µs | added p50 µs | round spread µs "
+        "| added p99 µs | added µs / chunk | added long stream µs | added CPU p50 µs | added CPU µs / chunk "
+        "| RSS added MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, e in s.items():
         if "p50_us" not in e:
             lines.append(
                 f"| {e['env']} | {e['config']} | — | — | — | not measured: {'; '.join(e.get('errors', []))[:200]} "
-                "| | | | | |"
+                "| | | | | | | |"
             )
             continue
         added = e.get("added")
-        spans = f"{e['spans']:,} / {e['instrumented_calls']:,}"
-        if e["config"] != "baseline" and not e["config"].startswith("baseline") and e["spans"] == 0:
+        spans = f"{e['genai_spans']:,} / {e['instrumented_calls']:,}"
+        if e["spans"] != e["genai_spans"]:
+            spans += f" (+{e['spans'] - e['genai_spans']:,} other spans)"
+        if e["config"] != "baseline" and not e["config"].startswith("baseline") and e["genai_spans"] == 0:
             spans += " **(no spans: not a valid comparison)**"
         if added:
             spread = added["p50_us_round_spread"]
@@ -365,21 +429,41 @@ def markdown(result: dict[str, Any]) -> str:
                 _fmt(added["p99_us"]),
                 _fmt(added["per_chunk_us"], 1),
                 _fmt(added["long_stream_p50_us"]),
+                _fmt(added.get("cpu_p50_us")),
+                _fmt(added.get("cpu_per_chunk_us"), 1),
                 f"{e['rss_added_median_mib']:+.1f}",
             ]
         else:
-            cells = ["(baseline)", "—", "—", "—", "—", f"{e['rss_added_mib'][len(e['rss_added_mib']) // 2]:+.1f}"]
+            rss = e["rss_added_mib"][len(e["rss_added_mib"]) // 2]
+            cells = ["(baseline)", "—", "—", "—", "—", "—", "—", f"{rss:+.1f}"]
         lines.append(
             f"| {e['env']} | {e['config']} | {e['openai']} | {spans} | {e['p50_us']['plain']:,.0f} | "
             + " | ".join(cells)
             + " |"
         )
-    lines += ["", "## Targets (SPEC §13)", "", "| figure | target | measured | met |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Targets (SPEC §13)",
+        "",
+        "Judged on wall-clock time (`perf_counter_ns`) and, as a cross-check that other processes on the machine "
+        "cannot inflate, on the process's CPU time over the same calls (`process_time_ns`, all threads).",
+        "",
+        "| figure | target (wall) | measured wall | met | target (CPU) | measured CPU | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def yes(met: bool | None) -> str:
+        return "n/a" if met is None else ("**yes**" if met else "**no**")
+
+    def num(x: float | None) -> str:
+        return "—" if x is None else f"{x:,.1f}"
+
     for t in result["targets"]:
-        value = "—" if t["measured"] is None else f"{t['measured']:,.1f}"
-        met = "n/a" if t["met"] is None else ("**yes**" if t["met"] else "**no**")
-        note = f" ({t['note']})" if t["note"] else ""
-        lines.append(f"| {t['figure']} | {t['target']} | {value}{note} | {met} |")
+        note = f" ({t['note']})" if t.get("note") else ""
+        lines.append(
+            f"| {t['figure']}{note} | {t['target']} | {num(t.get('measured'))} | {yes(t.get('met'))} "
+            f"| {t.get('target_cpu', '—')} | {num(t.get('measured_cpu'))} | {yes(t.get('met_cpu'))} |"
+        )
     lines += ["", "## Environments", ""]
     for name, st in result["environments"].items():
         if st["status"] != "ok":
@@ -404,10 +488,10 @@ def markdown(result: dict[str, Any]) -> str:
 # --- main ----------------------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--calls", type=int, default=1500, help="non-streaming calls per process")
-    p.add_argument("--stream-calls", type=int, default=100, help="streamed calls per process, per stream length")
+    p.add_argument("--stream-calls", type=int, default=50, help="streamed calls per process, per stream length")
     p.add_argument("--short-chunks", type=int, default=10)
     p.add_argument("--long-chunks", type=int, default=200)
     p.add_argument("--worker-timeout", type=float, default=300)
