@@ -18,7 +18,7 @@ installs Prometheus before pytest runs, and a missing binary is an error that sa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +95,16 @@ def start_collector(
 
 @pytest.fixture
 def start_prometheus(prometheus_binary: Path) -> Iterator[Callable[..., Prometheus]]:
-    """Factory: ``start_prometheus({job: [host:port]}, scrape_interval="1s") -> Prometheus`` (ready)."""
+    """Factory: ``start_prometheus({job: [host:port]}, scrape_interval="1s", rule_files=()) -> Prometheus``.
+
+    Returns once Prometheus is ready; it is stopped and its data dir removed after the test.
+    """
     started: list[Prometheus] = []
 
-    def start(targets: Mapping[str, list[str]], scrape_interval: str = "1s") -> Prometheus:
-        prometheus = Prometheus(prometheus_binary, targets, scrape_interval=scrape_interval)
+    def start(
+        targets: Mapping[str, list[str]], scrape_interval: str = "1s", rule_files: Iterable[Path] = ()
+    ) -> Prometheus:
+        prometheus = Prometheus(prometheus_binary, targets, scrape_interval=scrape_interval, rule_files=rule_files)
         started.append(prometheus)
         return prometheus.start()
 

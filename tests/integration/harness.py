@@ -475,7 +475,8 @@ def parse_exposition(text: str) -> dict[str, float]:
 class Prometheus:
     """A real Prometheus server on a loopback port scraping the given targets, with a throwaway data dir.
 
-    ``targets`` maps a job name to ``host:port`` targets. ``scrape_interval`` is short so tests need not wait.
+    ``targets`` maps a job name to ``host:port`` targets. ``scrape_interval`` (also the rule evaluation
+    interval) is short so tests need not wait. ``rule_files`` are loaded as recording/alerting rules.
     """
 
     def __init__(
@@ -484,9 +485,11 @@ class Prometheus:
         targets: Mapping[str, Iterable[str]],
         *,
         scrape_interval: str = "1s",
+        rule_files: Iterable[Path] = (),
         work_dir: Path | None = None,
     ) -> None:
         self.binary = binary
+        self.rule_files = [Path(p).resolve() for p in rule_files]
         self.port = free_port()
         self.scrape_interval = scrape_interval
         self.targets = {job: list(hosts) for job, hosts in targets.items()}
@@ -503,8 +506,10 @@ class Prometheus:
             "global:",
             f"  scrape_interval: {self.scrape_interval}",
             f"  evaluation_interval: {self.scrape_interval}",
-            "scrape_configs:",
         ]
+        if self.rule_files:
+            lines += ["rule_files:", *(f"  - {json.dumps(str(p))}" for p in self.rule_files)]
+        lines += ["scrape_configs:"]
         for job, hosts in self.targets.items():
             lines += [
                 f"  - job_name: {json.dumps(job)}",
@@ -591,6 +596,14 @@ class Prometheus:
         except HarnessError as exc:
             raise HarnessError(f"{exc}; last result: {last}") from None
         return last
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts currently pending or firing (``/api/v1/alerts``)."""
+        status, body = http_get(f"{self.url}/api/v1/alerts")
+        payload = json.loads(body)
+        if status != 200:
+            raise HarnessError(f"alerts failed: {status} {payload}")
+        return list(payload["data"]["alerts"])
 
     def metric_names(self) -> set[str]:
         """Every metric name Prometheus has ingested (``__name__`` label values)."""
