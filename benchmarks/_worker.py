@@ -102,8 +102,13 @@ class Telemetry:
 Call = Callable[[], Any]
 
 
-def setup(config: str, tel: Telemetry, client: Any) -> tuple[Call, Call, Call, str]:
-    """Instrument as ``config`` says; returns (non-streaming call, short stream, long stream, description)."""
+Toggle = Callable[[bool], None]
+ON = [True]  # read by the floor and by ours' experiment() wrapper: off in the paired mode's "off" blocks
+
+
+def setup(config: str, tel: Telemetry, client: Any) -> tuple[Call, Call, Call, str, Toggle | None]:
+    """Instrument as ``config`` says. Returns (non-streaming call, short stream, long stream, description, toggle):
+    ``toggle(False)`` removes the instrumentation and ``toggle(True)`` puts it back (None: cannot be removed)."""
     short_n, long_n = ARGS.short_chunks, ARGS.long_chunks
     completions = client.chat.completions  # the method is looked up per call, as an app does: peers patch it
 
@@ -122,17 +127,29 @@ def setup(config: str, tel: Telemetry, client: Any) -> tuple[Call, Call, Call, s
 
         return run
 
+    def flag(on: bool) -> None:
+        ON[0] = on
+
     if config == "baseline":
-        return plain, stream(short_n), stream(long_n), "no instrumentation"
+        return plain, stream(short_n), stream(long_n), "no instrumentation", flag
 
     if config == "ours":
         import otel_llm
 
-        otel_llm.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
+        def ours_toggle(on: bool) -> None:
+            ON[0] = on
+            if on:
+                otel_llm.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
+            else:
+                otel_llm.uninstrument()
+
+        ours_toggle(True)
         experiment = otel_llm.experiment
 
         def tagged(fn: Call) -> Call:
             def run() -> Any:
+                if not ON[0]:
+                    return fn()
                 with experiment("bench-exp", variant="candidate", prompt_version="v7", subject="session-42"):
                     return fn()
 
@@ -143,22 +160,32 @@ def setup(config: str, tel: Telemetry, client: Any) -> tuple[Call, Call, Call, s
             tagged(stream(short_n)),
             tagged(stream(long_n)),
             "otel_llm.instrument() + experiment() per call, cost on, content off",
+            ours_toggle,
         )
 
     if config == "floor":
-        return (*floor_calls(tel, completions, short_n, long_n), "bare SDK span with the same attributes, by hand")
+        floor = floor_calls(tel, completions, short_n, long_n)
+        return (*floor, "bare SDK span with the same attributes, by hand", flag)
 
     if config == "openai-v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
-        OpenAIInstrumentor().instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
-        return plain, stream(short_n), stream(long_n), "OpenAIInstrumentor (openai-v2), content capture off"
+        toggle = peer_toggle(OpenAIInstrumentor(), tel)
+        toggle(True)
+        return plain, stream(short_n), stream(long_n), "OpenAIInstrumentor (openai-v2), content capture off", toggle
 
     if config == "openllmetry":
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
-        OpenAIInstrumentor().instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
-        return plain, stream(short_n), stream(long_n), "OpenLLMetry OpenAIInstrumentor, TRACELOOP_TRACE_CONTENT=false"
+        toggle = peer_toggle(OpenAIInstrumentor(), tel)
+        toggle(True)
+        return (
+            plain,
+            stream(short_n),
+            stream(long_n),
+            "OpenLLMetry OpenAIInstrumentor, TRACELOOP_TRACE_CONTENT=false",
+            toggle,
+        )
 
     if config == "openlit":
         import openlit
@@ -173,9 +200,20 @@ def setup(config: str, tel: Telemetry, client: Any) -> tuple[Call, Call, Call, s
             collect_gpu_stats=False,
             pricing_json=ARGS.openlit_pricing,
         )
-        return plain, stream(short_n), stream(long_n), "openlit.init(capture_message_content=False, disable_events)"
+        description = "openlit.init(capture_message_content=False, disable_events)"
+        return plain, stream(short_n), stream(long_n), description, None
 
     raise SystemExit(f"unknown configuration {config!r}")
+
+
+def peer_toggle(instrumentor: Any, tel: Telemetry) -> Toggle:
+    def toggle(on: bool) -> None:
+        if on:
+            instrumentor.instrument(tracer_provider=tel.tracer_provider, meter_provider=tel.meter_provider)
+        else:
+            instrumentor.uninstrument()
+
+    return toggle
 
 
 def floor_calls(tel: Telemetry, completions: Any, short_n: int, long_n: int) -> tuple[Call, Call, Call]:
@@ -304,11 +342,15 @@ def main() -> None:
     gc.collect()
     rss_before = rss_bytes()
     t_setup = time.perf_counter_ns()
-    plain, short, long_, description = setup(ARGS.config, tel, client)
+    plain, short, long_, description, toggle = setup(ARGS.config, tel, client)
     setup_ms = (time.perf_counter_ns() - t_setup) / 1e6
     warm_calls = warm(plain, long_)
     gc.collect()
     rss_after = rss_bytes()
+
+    if ARGS.paired:
+        paired(plain, short, long_, toggle, tel, openai.__version__, description, cpu_note)
+        return
 
     results: dict[str, list[int]] = {"plain": [], "short": [], "long": []}
     cpu_results: dict[str, list[int]] = {"plain": [], "short": [], "long": []}
@@ -343,6 +385,48 @@ def main() -> None:
     )
 
 
+def paired(
+    plain: Call, short: Call, long_: Call, toggle: Toggle | None, tel: Telemetry, version: str, desc: str, cpu: str
+) -> None:
+    """Paired mode: the same process alternates instrumented and uninstrumented blocks (order random per pair),
+    so drift on a busy machine hits both sides of each pair alike. Per pair and state: the median of each
+    workload's wall and CPU times."""
+    import random
+    import statistics
+
+    if toggle is None:
+        print(json.dumps({"config": ARGS.config, "error": "cannot be uninstrumented in-process"}))
+        return
+    rng = random.Random(ARGS.pairs)
+    pairs = []
+    state = True
+    for _ in range(ARGS.pairs):
+        order = [True, False]
+        rng.shuffle(order)
+        pair: dict[str, Any] = {}
+        for on in order:
+            if on != state:
+                toggle(on)
+                state = on
+            for _ in range(10):  # settle after toggling, untimed
+                plain()
+            walls: dict[str, list[int]] = {"plain": [], "short": [], "long": []}
+            cpus: dict[str, list[int]] = {"plain": [], "short": [], "long": []}
+            timed(plain, ARGS.calls // ARGS.pairs, walls["plain"], cpus["plain"])
+            timed(short, max(1, ARGS.short_calls // ARGS.pairs), walls["short"], cpus["short"])
+            timed(long_, max(1, ARGS.long_calls // ARGS.pairs), walls["long"], cpus["long"])
+            key = "on" if on else "off"
+            pair[key] = {w: statistics.median(v) for w, v in walls.items()}
+            pair[key + "_cpu"] = {w: statistics.median(v) for w, v in cpus.items()}
+        pairs.append(pair)
+    if not state:
+        toggle(True)
+    out = tel.finish()
+    print(
+        json.dumps({"config": ARGS.config, "description": desc, "openai": version, "cpu": cpu, "pairs": pairs, **out})
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--config", required=True)
@@ -356,6 +440,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--long-chunks", type=int, default=200)
     p.add_argument("--blocks", type=int, default=5)
     p.add_argument("--openlit-pricing", default=None)
+    p.add_argument("--paired", action="store_true", help="alternate instrumented/uninstrumented blocks in-process")
+    p.add_argument("--pairs", type=int, default=15)
     return p.parse_args(argv)
 
 
