@@ -236,10 +236,13 @@ def floor_calls(tel: Telemetry, completions: Any, short_n: int, long_n: int) -> 
         "llm.subject.hash": "0a1b2c3d4e5f6a7b",
     }
 
+    name = f"chat {MODEL}"
+    attrs_for = {n: {**request_attrs, "gen_ai.request.max_tokens": n} for n in (300, short_n, long_n)}
+
     def plain() -> Any:
-        span = tracer.start_span(
-            f"chat {MODEL}", kind=client_kind, attributes={**request_attrs, "gen_ai.request.max_tokens": 300}
-        )
+        if not ON[0]:
+            return completions.create(model=MODEL, messages=MESSAGES, temperature=0.2, max_tokens=300)
+        span = tracer.start_span(name, kind=client_kind, attributes=attrs_for[300])
         resp = completions.create(model=MODEL, messages=MESSAGES, temperature=0.2, max_tokens=300)
         usage = resp.usage
         span.set_attributes(
@@ -260,10 +263,17 @@ def floor_calls(tel: Telemetry, completions: Any, short_n: int, long_n: int) -> 
         return resp
 
     def stream(n: int) -> Call:
+        def bare() -> Any:
+            out = 0
+            for chunk in completions.create(model=MODEL, messages=MESSAGES, temperature=0.2, max_tokens=n, stream=True):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    out += 1
+            return out
+
         def run() -> Any:
-            span = tracer.start_span(
-                f"chat {MODEL}", kind=client_kind, attributes={**request_attrs, "gen_ai.request.max_tokens": n}
-            )
+            if not ON[0]:
+                return bare()
+            span = tracer.start_span(name, kind=client_kind, attributes=attrs_for[n])
             out = 0
             last = None
             for chunk in completions.create(model=MODEL, messages=MESSAGES, temperature=0.2, max_tokens=n, stream=True):
@@ -400,6 +410,7 @@ def paired(
     rng = random.Random(ARGS.pairs)
     pairs = []
     state = True
+    on_calls = ARGS.warmup + max(1, ARGS.warmup // 10)  # the warm-up after setup ran instrumented
     for _ in range(ARGS.pairs):
         order = [True, False]
         rng.shuffle(order)
@@ -415,6 +426,8 @@ def paired(
             timed(plain, ARGS.calls // ARGS.pairs, walls["plain"], cpus["plain"])
             timed(short, max(1, ARGS.short_calls // ARGS.pairs), walls["short"], cpus["short"])
             timed(long_, max(1, ARGS.long_calls // ARGS.pairs), walls["long"], cpus["long"])
+            if on:
+                on_calls += 10 + len(walls["plain"]) + len(walls["short"]) + len(walls["long"])
             key = "on" if on else "off"
             pair[key] = {w: statistics.median(v) for w, v in walls.items()}
             pair[key + "_cpu"] = {w: statistics.median(v) for w, v in cpus.items()}
@@ -423,7 +436,17 @@ def paired(
         toggle(True)
     out = tel.finish()
     print(
-        json.dumps({"config": ARGS.config, "description": desc, "openai": version, "cpu": cpu, "pairs": pairs, **out})
+        json.dumps(
+            {
+                "config": ARGS.config,
+                "description": desc,
+                "openai": version,
+                "cpu": cpu,
+                "pairs": pairs,
+                "instrumented_calls": on_calls,
+                **out,
+            }
+        )
     )
 
 

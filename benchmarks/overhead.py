@@ -333,8 +333,17 @@ def summarise(
             added["cpu_p50_us_round_spread"] = [min(cpu_round), max(cpu_round)] if cpu_round else None
         paired = (paired_runs or {}).get((entry["env"], entry["config"]))
         if paired is not None and "pairs" in paired:
-            added.update(paired_figures(paired, span_chunks))
-            entry["paired_spans"] = [paired["genai_spans"], paired["spans"]]
+            entry["paired_spans"] = {
+                "genai_spans": paired["genai_spans"],
+                "instrumented_calls": paired["instrumented_calls"],
+            }
+            if paired["genai_spans"] == paired["instrumented_calls"]:
+                added.update(paired_figures(paired, span_chunks))
+            else:  # e.g. an instrumentor whose uninstrument() leaves its wrappers: spans in "off" blocks too
+                entry["paired_error"] = (
+                    f"invalid: {paired['genai_spans']:,} GenAI spans for {paired['instrumented_calls']:,} "
+                    "instrumented calls — uninstrument()/instrument() does not toggle it cleanly"
+                )
         elif paired is not None:
             entry["paired_error"] = paired.get("error")
         entry["added"] = added
