@@ -132,20 +132,19 @@ def report_from_collection(
     source = "split" if split is not None else None
     if split is None and experiments_file is not None:
         split, source = weights_from_experiments_file(experiments_file, experiment_id), "experiments-file"
-    srm = srm_block(live, split, source)
+    srm, srm_result = srm_block(live, split, source)
 
     comparisons: list[dict[str, Any]] = []
     sequential: list[dict[str, Any]] = []
-    verdicts: list[bridge.Verdict] = []
-    srm_result = bridge.SRM(srm["p_value"] if srm["p_value"] is not None else 1.0, srm["ok"] is not False)
+    decisions: list[bridge.Decision] = []
     for name in sorted(live):
         if name == control:
             continue
-        rows, inputs = compare(live[control], live[name], name, margins)
+        rows, verdict = compare(live[control], live[name], name, margins, srm_result)
         comparisons.extend(rows)
         sequential.extend(sequential_series(live[control], live[name], name))
-        verdicts.append(bridge.decide(inputs, srm_result))
-    decision, reasons = _combine(verdicts, srm)
+        decisions.append(verdict)
+    decision, reasons = combine_decisions(decisions, srm_checked=srm_result is not None)
 
     data: dict[str, Any] = {
         "experiment": experiment_id,
@@ -173,16 +172,17 @@ def report_from_collection(
     )
 
 
-def _combine(verdicts: list[bridge.Verdict], srm: Mapping[str, Any]) -> tuple[str, list[str]]:
-    reasons = [reason for verdict in verdicts for reason in verdict.reasons]
-    if srm["ok"] is None:
+def combine_decisions(decisions: list[bridge.Decision], *, srm_checked: bool) -> tuple[str, list[str]]:
+    """One verdict over every candidate: the worst of theirs (rollback, then hold), reasons in order."""
+    reasons = [reason for decision in decisions for reason in decision.reasons]
+    if not srm_checked:
         reasons.append("SRM not checked: no expected split (give --split or --experiments, or route with weights)")
-    decisions = {verdict.decision for verdict in verdicts}
-    if not verdicts:
+    if not decisions:
         return "hold", [*reasons, "no candidate variant to compare with the control"]
-    for decision in ("rollback", "hold"):
-        if decision in decisions:
-            return decision, list(dict.fromkeys(reasons))
+    verdicts = {decision.decision for decision in decisions}
+    for verdict in ("rollback", "hold"):
+        if verdict in verdicts:
+            return verdict, list(dict.fromkeys(reasons))
     return "ship", list(dict.fromkeys(reasons))
 
 

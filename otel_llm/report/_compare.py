@@ -1,7 +1,8 @@
-"""Candidate-vs-control comparisons with Holm correction, sequential series, SRM and shadow pairing."""
+"""Candidate-vs-control comparisons and their verdict, sequential series and shadow pairing (via otel_llm.stats)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -78,12 +79,21 @@ def _test(metric: str, control: Arrays, candidate: Arrays) -> tuple[float, float
 
 
 def compare(
-    control: Columns, candidate: Columns, variant: str, margins: Mapping[str, float] | None = None
-) -> tuple[list[dict[str, Any]], list[bridge.ComparisonInput]]:
-    """Comparisons of one candidate against the control, Holm-corrected across metrics."""
+    control: Columns,
+    candidate: Columns,
+    variant: str,
+    margins: Mapping[str, float] | None = None,
+    srm: bridge.SRMResult | None = None,
+) -> tuple[list[dict[str, Any]], bridge.Decision]:
+    """Comparisons of one candidate against the control and the verdict of :func:`otel_llm.stats.decide`.
+
+    ``significant`` and ``p_value_holm`` come from the decision: Holm-adjusted across the primary metrics,
+    a guardrail's own p-value otherwise. A metric whose test gives no finite figures is shown but takes no
+    part in the decision (and is never significant).
+    """
     ca, ka = control.arrays(), candidate.arrays()
     rows: list[dict[str, Any]] = []
-    inputs: list[bridge.ComparisonInput] = []
+    comparisons: list[bridge.Comparison] = []
     for metric in METRICS:
         found = _test(metric.name, ca, ka)
         if found is None:
@@ -106,29 +116,37 @@ def compare(
                 "margin": num(absolute_margin),
             }
         )
-        inputs.append(
-            bridge.ComparisonInput(
-                metric=metric.name,
-                control=control_value,
-                candidate=candidate_value,
-                delta=result.estimate,
-                ci_low=result.ci_low,
-                ci_high=result.ci_high,
-                p_value=result.p_value,
-                higher_is_better=metric.higher_is_better,
-                margin=absolute_margin if metric.guardrail else None,
-                guardrail=metric.guardrail,
+        figures = (control_value, candidate_value, result.estimate, result.ci_low, result.ci_high, result.p_value)
+        if all(math.isfinite(value) for value in figures) and math.isfinite(absolute_margin):
+            comparisons.append(
+                bridge.Comparison(
+                    metric=metric.name,
+                    control=control_value,
+                    candidate=candidate_value,
+                    delta=result.estimate,
+                    ci_low=result.ci_low,
+                    ci_high=result.ci_high,
+                    p_value=result.p_value,
+                    higher_is_better=metric.higher_is_better,
+                    margin=absolute_margin if metric.guardrail else None,
+                    guardrail=metric.guardrail,
+                )
             )
-        )
-    adjusted = bridge.holm([row["p_value"] if row["p_value"] is not None else 1.0 for row in rows])
-    for row, p_adjusted in zip(rows, adjusted, strict=True):
-        row["p_value_holm"] = p_adjusted
-        row["significant"] = p_adjusted < ALPHA
-    return rows, inputs
+    decision = bridge.decide(comparisons, srm, alpha=ALPHA)
+    for row in rows:
+        row["p_value_holm"] = num(decision.adjusted_p_values.get(row["metric"], row["p_value"]))
+        row["significant"] = decision.significant.get(row["metric"], False)
+    return rows, decision
 
 
 def sequential_series(control: Columns, candidate: Columns, variant: str, looks: int = 20) -> list[dict[str, Any]]:
-    """Always-valid p-values at ``looks`` points in time (error rate; field accuracy if judged)."""
+    """An always-valid mSPRT (:class:`otel_llm.stats.SequentialMonitor`) looked at ``looks`` times.
+
+    Error rate per call, and field accuracy per field when judged. Each point has the cumulative counts, the
+    difference (candidate minus control), the always-valid p-value and confidence sequence: safe to act on at
+    whichever look it first crosses ``alpha``. The monitor is tuned to be narrowest at the final sample size.
+    Looks before both arms have data are shown with ``p_value`` 1 and no interval.
+    """
     ca, ka = control.arrays(), candidate.arrays()
     starts = np.sort(np.concatenate([ca["start_s"], ka["start_s"]]))
     if starts.size < 2:
@@ -146,24 +164,33 @@ def sequential_series(control: Columns, candidate: Columns, variant: str, looks:
             )
         )
     for metric, measure in measures:
+        (c_x, c_n), (k_x, k_n) = measure(ca), measure(ka)
+        final_n = int(c_n.sum() + k_n.sum())
+        monitor = bridge.SequentialMonitor(ALPHA, tuning_n=max(final_n, 2))
         points = []
-        best = 1.0
         for cut in cuts:
             c_mask, k_mask = ca["start_s"] <= cut, ka["start_s"] <= cut
-            cx, cn = (int(v[c_mask].sum()) for v in measure(ca))
-            kx, kn = (int(v[k_mask].sum()) for v in measure(ka))
-            best = min(best, bridge.sequential_p_value(cx, cn, kx, kn))
-            delta = kx / kn - cx / cn if cn and kn else None
-            points.append(
-                {
-                    "time_s": float(cut),
-                    "n_control": int(c_mask.sum()),
-                    "n_candidate": int(k_mask.sum()),
-                    "delta": num(delta),
-                    "p_value": best,
-                }
-            )
-        series.append({"variant": variant, "metric": metric, "points": points})
+            cx, cn = int(c_x[c_mask].sum()), int(c_n[c_mask].sum())
+            kx, kn = int(k_x[k_mask].sum()), int(k_n[k_mask].sum())
+            point: dict[str, Any] = {
+                "time_s": float(cut),
+                "n_control": int(c_mask.sum()),
+                "n_candidate": int(k_mask.sum()),
+                "delta": None,
+                "p_value": monitor.history[-1].p_value if monitor.history else 1.0,
+                "ci": None,
+                "significant": False,
+            }
+            if cn and kn:
+                look = monitor.update_proportions(cx, cn, kx, kn)
+                point.update(
+                    delta=num(look.estimate),
+                    p_value=look.p_value,
+                    ci=[num(look.ci_low), num(look.ci_high)],
+                    significant=look.significant,
+                )
+            points.append(point)
+        series.append({"variant": variant, "metric": metric, "alpha": ALPHA, "points": points})
     return series
 
 

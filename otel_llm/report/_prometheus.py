@@ -15,7 +15,9 @@ from typing import Any
 import httpx
 
 from otel_llm.report import _stats_bridge as bridge
-from otel_llm.report._build import Report, ReportError
+from otel_llm.report._build import Report, ReportError, combine_decisions
+from otel_llm.report._compare import METRICS
+from otel_llm.report._srm import check_srm
 
 DURATION = "gen_ai_client_operation_duration_seconds"
 TOKENS = "gen_ai_client_token_usage"
@@ -23,7 +25,9 @@ COST = "llm_client_cost_USD_total"
 _LIVE = 'llm_route=~"primary|fallback|"'
 _HAS_ERROR = ',error_type!=""'
 _PRIMARY = ',llm_route="primary"'
+_SUCCESS = ',error_type=""'
 _TOKEN_TYPE = ',gen_ai_token_type="{}"'
+ERROR_RATE_MARGIN = next(m.margin for m in METRICS if m.name == "error_rate")
 
 
 class PrometheusClient:
@@ -98,6 +102,10 @@ def report_from_prometheus(
         for kind in ("input", "output")
     }
     cost = _by_variant(prom.query(f"sum by (llm_variant) ({series(COST)})"))
+    # Only successful calls with usage carry a cost (SPEC §15): count them by their input-token observations.
+    costed = _by_variant(
+        prom.query(f"sum by (llm_variant) ({series(TOKENS + '_count', _SUCCESS + _TOKEN_TYPE.format('input'))})")
+    )
 
     variants: dict[str, Any] = {}
     for name, n_float in sorted(calls.items()):
@@ -115,8 +123,10 @@ def report_from_prometheus(
             "input_tokens_per_request": tokens["input"].get(name, 0.0) / n if n else None,
             "output_tokens_per_request": tokens["output"].get(name, 0.0) / n if n else None,
             "cost_usd": cost.get(name),
-            # Failed calls carry no cost; aggregates cannot tell how many had one, so this divides by all.
-            "cost_per_1k_requests_usd": 1000.0 * cost[name] / n if name in cost and n else None,
+            # Mean over the calls that can carry a cost: successful calls that reported usage.
+            "cost_per_1k_requests_usd": (
+                1000.0 * cost[name] / costed[name] if name in cost and costed.get(name) else None
+            ),
             "field_accuracy": None,
             "hallucination_rate": None,
             "schema_pass_rate": None,
@@ -129,14 +139,28 @@ def report_from_prometheus(
     if control not in variants:
         raise ReportError(f"control variant {control!r} not found; variants: {', '.join(names)}")
     observed = {name: round(primary.get(name, 0.0)) for name in names}
-    srm_result = bridge.srm(observed, split) if split else None
+    srm_result = check_srm(observed, split) if split else None
     comparisons: list[dict[str, Any]] = []
-    verdicts = []
+    decisions = []
     for name in names:
         if name == control:
             continue
         c, k = variants[control], variants[name]
         test = bridge.compare_rates(c["errors"], c["requests"], k["errors"], k["requests"])
+        guardrail = bridge.Comparison(
+            "error_rate",
+            c["error_rate"],
+            k["error_rate"],
+            test.estimate,
+            test.ci_low,
+            test.ci_high,
+            test.p_value,
+            higher_is_better=False,
+            margin=ERROR_RATE_MARGIN,
+            guardrail=True,
+        )
+        verdict = bridge.decide([guardrail], srm_result)
+        decisions.append(verdict)
         comparisons.append(
             {
                 "metric": "error_rate",
@@ -147,31 +171,14 @@ def report_from_prometheus(
                 "ci_low": test.ci_low,
                 "ci_high": test.ci_high,
                 "p_value": test.p_value,
-                "p_value_holm": test.p_value,
-                "significant": test.p_value < 0.05,
+                "higher_is_better": False,
+                "guardrail": True,
+                "margin": ERROR_RATE_MARGIN,
+                "p_value_holm": verdict.adjusted_p_values.get("error_rate", test.p_value),
+                "significant": verdict.significant["error_rate"],
             }
         )
-        verdicts.append(
-            bridge.decide(
-                [
-                    bridge.ComparisonInput(
-                        "error_rate",
-                        c["error_rate"],
-                        k["error_rate"],
-                        test.estimate,
-                        test.ci_low,
-                        test.ci_high,
-                        test.p_value,
-                        False,
-                        0.01,
-                        True,
-                    )
-                ],
-                srm_result or bridge.SRM(1.0, True),
-            )
-        )
-    decisions = {verdict.decision for verdict in verdicts}
-    decision = next((d for d in ("rollback", "hold") if d in decisions), "ship" if verdicts else "hold")
+    decision, reasons = combine_decisions(decisions, srm_checked=srm_result is not None)
     data: dict[str, Any] = {
         "experiment": experiment,
         "control": control,
@@ -185,7 +192,7 @@ def report_from_prometheus(
             "source": "split" if split else None,
         },
         "decision": decision,
-        "reasons": [reason for verdict in verdicts for reason in verdict.reasons],
+        "reasons": reasons,
         "sequential": [],
         "shadow": {"variants": {}, "paired": []},
         "input": {

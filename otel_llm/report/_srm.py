@@ -9,6 +9,7 @@ times the number of phases (Bonferroni). Only assignments count (see ``_figures.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,26 +88,42 @@ def _phases_from_spans(live: Mapping[str, Columns]) -> list[tuple[dict[str, floa
     return [phase for phase in phases if phase[1]]
 
 
-def srm_block(live: Mapping[str, Columns], split: Mapping[str, float] | None, source: str | None) -> dict[str, Any]:
-    """The report's ``srm`` entry."""
+def check_srm(observed: Mapping[str, int], weights: Mapping[str, float]) -> bridge.SRMResult:
+    try:
+        return bridge.srm_test(observed, weights)
+    except ValueError as exc:  # a variant with live calls but no expected weight, or no positive weight at all
+        raise ValueError(f"SRM: {exc} (expected split {dict(weights)})") from None
+
+
+def srm_block(
+    live: Mapping[str, Columns], split: Mapping[str, float] | None, source: str | None
+) -> tuple[dict[str, Any], bridge.SRMResult | None]:
+    """The report's ``srm`` entry, and the check the decision rule uses (None: no expected split known).
+
+    Per-phase checks are combined into one result whose p-value is the Bonferroni-adjusted smallest phase
+    p-value; its counts are those of the phase that gave it.
+    """
     observed = assignment_counts(live)
     if split is not None:
-        result = bridge.srm(observed, split)
-        return {
+        result = check_srm(observed, split)
+        entry = {
             "p_value": result.p_value,
             "ok": result.ok,
             "observed": observed,
             "expected_weights": dict(split),
             "source": source,
         }
+        return entry, result
     phases = _phases_from_spans(live)
     if not phases:
-        return {"p_value": None, "ok": None, "observed": observed, "expected_weights": None, "source": None}
-    results = [(weights, counts, bridge.srm(counts, weights)) for weights, counts in phases]
-    p_value = min(1.0, min(r.p_value for _, _, r in results) * len(results))
+        return {"p_value": None, "ok": None, "observed": observed, "expected_weights": None, "source": None}, None
+    results = [(weights, counts, check_srm(counts, weights)) for weights, counts in phases]
+    worst = min((r for _, _, r in results), key=lambda r: r.p_value)
+    p_value = min(1.0, worst.p_value * len(results))
+    combined = replace(worst, p_value=p_value, ok=p_value >= worst.threshold)
     block: dict[str, Any] = {
         "p_value": p_value,
-        "ok": p_value >= bridge.SRM_ALPHA,
+        "ok": combined.ok,
         "observed": observed,
         "expected_weights": phases[-1][0],
         "source": "span-attribute",
@@ -115,4 +132,4 @@ def srm_block(live: Mapping[str, Columns], split: Mapping[str, float] | None, so
         block["phases"] = [
             {"expected_weights": w, "observed": c, "p_value": r.p_value, "ok": r.ok} for w, c, r in results
         ]
-    return block
+    return block, combined

@@ -333,3 +333,92 @@ def test_memory_stays_bounded_on_a_large_file(tmp_path: Path) -> None:
     # Streaming keeps one line plus ~100 bytes per call. (The statistics afterwards resample in chunks of a
     # fixed size, about 64 MB at most, whatever the input size.)
     assert peak < size / 4, (peak, size)
+
+
+def _rows(report: dict, variant: str = "candidate") -> dict[str, dict]:
+    return {row["metric"]: row for row in report["comparisons"] if row["variant"] == variant}
+
+
+def test_significance_and_verdict_come_from_stats_decide(report: dict) -> None:
+    from otel_llm.stats import Comparison, SRMResult, decide
+
+    rows = _rows(report)
+    comparisons = [
+        Comparison(
+            metric=row["metric"],
+            control=row["control"],
+            candidate=row["candidate"],
+            delta=row["delta"],
+            ci_low=row["ci_low"],
+            ci_high=row["ci_high"],
+            p_value=row["p_value"],
+            higher_is_better=row["higher_is_better"],
+            margin=row["margin"] if row["guardrail"] else None,
+            guardrail=row["guardrail"],
+        )
+        for row in rows.values()
+    ]
+    srm = report["srm"]
+    decision = decide(comparisons, SRMResult(srm["p_value"], srm["ok"], 0.0, 1, {}, {}))
+    assert report["decision"] == decision.decision
+    assert report["reasons"] == decision.reasons
+    assert {metric: row["significant"] for metric, row in rows.items()} == decision.significant
+    # Holm runs over the primary metrics only (one here), guardrails keep their own p-values.
+    assert all(row["p_value_holm"] == row["p_value"] for row in rows.values())
+    # Injected: the candidate hallucinates 15 % against 5 %, far beyond the 0.5-point margin -> rollback.
+    assert rows["hallucination_rate"]["significant"] and report["decision"] == "rollback"
+
+
+def test_primary_metric_significantly_worse_rolls_back(tmp_path: Path) -> None:
+    worse = {
+        "control": RATES["control"],
+        "candidate": {**RATES["control"], "acc": 0.80, "cost": 0.00012, "p50": 190.0, "p99": 410.0},
+    }
+    lines, truth, _ = generate(n=1500, split=0.5, rates=worse, shadow=False, seed=21)
+    spans, truth_file = write(tmp_path, lines, truth)
+    data = build_report([spans], truth=truth_file, split={"control": 50, "candidate": 50}).data
+    rows = _rows(data)
+    assert rows["field_accuracy"]["significant"] and rows["field_accuracy"]["ci_high"] < 0
+    assert data["decision"] == "rollback"
+    assert any(reason.startswith("primary metric field_accuracy") for reason in data["reasons"]), data["reasons"]
+
+
+def test_sample_ratio_mismatch_holds_even_when_a_guardrail_looks_worse(tmp_path: Path) -> None:
+    bad = {**RATES, "candidate": {**RATES["candidate"], "error": 0.30}}
+    lines, truth, _ = generate(n=2000, split=0.25, rates=bad, shadow=False, seed=8)
+    spans, truth_file = write(tmp_path, lines, truth)
+    data = build_report([spans], truth=truth_file, split={"control": 90, "candidate": 10}).data
+    assert data["srm"]["ok"] is False
+    assert _rows(data)["error_rate"]["significant"]
+    assert data["decision"] == "hold"
+    assert data["reasons"][0].startswith("sample ratio mismatch")
+    assert any("error_rate" in reason and "unreliable under SRM" in reason for reason in data["reasons"])
+
+
+def test_split_without_a_weight_for_an_observed_variant_is_an_error(scenario) -> None:
+    spans, _, _ = scenario
+    with pytest.raises(ValueError, match=r"no expected weight for variant.*candidate"):
+        build_report([spans], split={"control": 100})
+
+
+def test_sequential_chart_is_the_stats_msprt_on_cumulative_counts(report: dict) -> None:
+    from otel_llm.stats import msprt_proportions
+
+    [errors] = [s for s in report["sequential"] if s["metric"] == "error_rate"]
+    points = errors["points"]
+    assert len(points) == 20 and points[-1]["n_control"] + points[-1]["n_candidate"] == sum(
+        report["variants"][name]["requests"] for name in ("control", "candidate")
+    )
+    p_values = [point["p_value"] for point in points]
+    assert p_values == sorted(p_values, reverse=True)  # always-valid p-values never go back up
+    assert all(point["ci"] is None or point["ci"][0] <= point["delta"] <= point["ci"][1] for point in points)
+    # The last look agrees with msprt_proportions on the final counts at the same tuning (the whole sample).
+    c, k = report["variants"]["control"], report["variants"]["candidate"]
+    n_total = c["requests"] + k["requests"]
+    final = msprt_proportions([(c["errors"], c["requests"], k["errors"], k["requests"])], tuning_n=n_total)[-1]
+    assert points[-1]["p_value"] <= final.p_value + 1e-12
+    assert points[-1]["ci"][0] >= final.ci_low - 1e-12 and points[-1]["ci"][1] <= final.ci_high + 1e-12
+    assert points[-1]["delta"] == pytest.approx(final.estimate)
+    # Field accuracy (judged) is monitored too; 3 points on ~1,000 fields per arm is detected by the end.
+    [accuracy] = [s for s in report["sequential"] if s["metric"] == "field_accuracy"]
+    assert accuracy["points"][-1]["significant"] is True
