@@ -33,7 +33,10 @@ def _fail(message: str) -> typer.Exit:
 
 
 def report_command(  # noqa: PLR0917 - typer maps parameters to options
-    files: Annotated[list[Path], typer.Argument(help="OTLP JSON-lines files (collector file exporter format).")],
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="OTLP JSON-lines files (collector file exporter format); none with --prometheus."),
+    ] = None,
     experiment: Annotated[str | None, typer.Option(help="Experiment id (needed when files hold several).")] = None,
     control: Annotated[str | None, typer.Option(help="Control variant (default: 'control').")] = None,
     truth: Annotated[
@@ -59,6 +62,8 @@ def report_command(  # noqa: PLR0917 - typer maps parameters to options
     try:
         weights = parse_split(split) if split else None
         if prometheus:
+            if files:
+                raise ReportError("give either OTLP JSON-lines files or --prometheus URL, not both")
             from otel_llm.report._prometheus import report_from_prometheus
 
             report: Report = report_from_prometheus(prometheus, experiment=experiment, control=control, split=weights)

@@ -19,14 +19,26 @@ from otel_llm.report._build import Report, ReportError, combine_decisions
 from otel_llm.report._compare import METRICS
 from otel_llm.report._srm import check_srm
 
+# Series and label names as Prometheus ingests them from the bundled collector (pinned in
+# collector/metric_names.json; tests/integration/test_report_prometheus.py checks them against it). Queries sum
+# over every other label, so series split by exported_job / exported_instance (one per app instance, the
+# exporter's job/instance renamed by Prometheus) or by collector add up.
 DURATION = "gen_ai_client_operation_duration_seconds"
 TOKENS = "gen_ai_client_token_usage"
 COST = "llm_client_cost_USD_total"
-_LIVE = 'llm_route=~"primary|fallback|"'
-_HAS_ERROR = ',error_type!=""'
-_PRIMARY = ',llm_route="primary"'
-_SUCCESS = ',error_type=""'
-_TOKEN_TYPE = ',gen_ai_token_type="{}"'
+LABELS = {
+    "experiment": "llm_experiment_id",
+    "variant": "llm_variant",
+    "route": "llm_route",
+    "token_type": "gen_ai_token_type",
+    "error_type": "error_type",
+}
+_VARIANT, _EXPERIMENT = LABELS["variant"], LABELS["experiment"]
+_LIVE = f'{LABELS["route"]}=~"primary|fallback|"'  # "" matches series without the label
+_HAS_ERROR = f',{LABELS["error_type"]}!=""'
+_PRIMARY = f',{LABELS["route"]}="primary"'
+_SUCCESS = f',{LABELS["error_type"]}=""'
+_TOKEN_TYPE = f',{LABELS["token_type"]}="{{}}"'
 ERROR_RATE_MARGIN = next(m.margin for m in METRICS if m.name == "error_rate")
 
 
@@ -35,7 +47,13 @@ class PrometheusClient:
 
     def __init__(self, base_url: str, *, timeout_s: float = 10.0, client: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        self._owned = client is None
         self.client = client or httpx.Client(timeout=timeout_s)
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owned:
+            self.client.close()
 
     def query(self, expression: str) -> list[tuple[dict[str, str], float]]:
         try:
@@ -52,7 +70,7 @@ class PrometheusClient:
 def _by_variant(rows: list[tuple[dict[str, str], float]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for labels, value in rows:
-        name = labels.get("llm_variant", "")
+        name = labels.get(_VARIANT, "")
         if not math.isnan(value):  # histogram_quantile gives NaN on empty buckets
             out[name] = out.get(name, 0.0) + value
     return out
@@ -69,42 +87,54 @@ def report_from_prometheus(
 ) -> Report:
     """Build a (reduced) report from Prometheus. ``window`` (e.g. ``"1h"``) uses ``increase`` over it."""
     prom = PrometheusClient(base_url, client=client)
+    try:
+        return _report(base_url, experiment=experiment, control=control, split=split, window=window, prom=prom)
+    finally:
+        prom.close()
+
+
+def _report(
+    base_url: str,
+    *,
+    experiment: str | None = None,
+    control: str | None = None,
+    split: Mapping[str, float] | None = None,
+    window: str | None = None,
+    prom: PrometheusClient,
+) -> Report:
     if experiment is None:
         found = sorted(
-            {
-                labels.get("llm_experiment_id", "")
-                for labels, _ in prom.query(f"sum by (llm_experiment_id) ({DURATION}_count)")
-            }
+            {labels.get(_EXPERIMENT, "") for labels, _ in prom.query(f"sum by ({_EXPERIMENT}) ({DURATION}_count)")}
             - {""}
         )
         if len(found) != 1:
             raise ReportError(f"choose an experiment with --experiment (found: {', '.join(found) or 'none'})")
         experiment = found[0]
-    selector = f'llm_experiment_id="{experiment}",{_LIVE}'
+    selector = f'{_EXPERIMENT}="{experiment}",{_LIVE}'
 
     def series(metric: str, extra: str = "") -> str:
         inner = f"{metric}{{{selector}{extra}}}"
         return f"increase({inner}[{window}])" if window else inner
 
-    calls = _by_variant(prom.query(f"sum by (llm_variant) ({series(DURATION + '_count')})"))
+    calls = _by_variant(prom.query(f"sum by ({_VARIANT}) ({series(DURATION + '_count')})"))
     if not calls:
         raise ReportError(f"Prometheus at {base_url}: no calls for experiment {experiment!r}")
-    errors = _by_variant(prom.query(f"sum by (llm_variant) ({series(DURATION + '_count', _HAS_ERROR)})"))
-    primary = _by_variant(prom.query(f"sum by (llm_variant) ({series(DURATION + '_count', _PRIMARY)})"))
+    errors = _by_variant(prom.query(f"sum by ({_VARIANT}) ({series(DURATION + '_count', _HAS_ERROR)})"))
+    primary = _by_variant(prom.query(f"sum by ({_VARIANT}) ({series(DURATION + '_count', _PRIMARY)})"))
     quantiles = {
         name: _by_variant(
-            prom.query(f"histogram_quantile({q}, sum by (llm_variant, le) ({series(DURATION + '_bucket')}))")
+            prom.query(f"histogram_quantile({q}, sum by ({_VARIANT}, le) ({series(DURATION + '_bucket')}))")
         )
         for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
     }
     tokens = {
-        kind: _by_variant(prom.query(f"sum by (llm_variant) ({series(TOKENS + '_sum', _TOKEN_TYPE.format(kind))})"))
+        kind: _by_variant(prom.query(f"sum by ({_VARIANT}) ({series(TOKENS + '_sum', _TOKEN_TYPE.format(kind))})"))
         for kind in ("input", "output")
     }
-    cost = _by_variant(prom.query(f"sum by (llm_variant) ({series(COST)})"))
+    cost = _by_variant(prom.query(f"sum by ({_VARIANT}) ({series(COST)})"))
     # Only successful calls with usage carry a cost (SPEC §15): count them by their input-token observations.
     costed = _by_variant(
-        prom.query(f"sum by (llm_variant) ({series(TOKENS + '_count', _SUCCESS + _TOKEN_TYPE.format('input'))})")
+        prom.query(f"sum by ({_VARIANT}) ({series(TOKENS + '_count', _SUCCESS + _TOKEN_TYPE.format('input'))})")
     )
 
     variants: dict[str, Any] = {}
