@@ -179,3 +179,13 @@ TTFC_BUCKETS: Final = (
     7.5,
     10.0,
 )
+
+# --- evaluation and rollout metrics (dashboards, alert rules; Prometheus names in dashboards/queries.py) -----
+METRIC_EVAL_FIELDS: Final = "llm.eval.fields"
+METRIC_EVAL_FIELDS_CORRECT: Final = "llm.eval.fields_correct"
+METRIC_EVAL_NULL_FIELDS: Final = "llm.eval.null_fields"
+METRIC_EVAL_NULL_FILLED: Final = "llm.eval.null_filled"
+METRIC_EVAL_SCHEMA_CHECKS: Final = "llm.eval.schema_checks"
+METRIC_ROLLOUT_WEIGHT: Final = "llm.rollout.weight"
+METRIC_ROLLOUT_PHASE: Final = "llm.rollout.phase"
+METRIC_ROLLOUT_PAUSED: Final = "llm.rollout.paused"

@@ -16,6 +16,7 @@ from typing import Any
 import httpx2
 import openai
 import yaml
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -27,6 +28,7 @@ from otel_llm._call import CallInfo
 from otel_llm.demo.documents import JSON_SCHEMA, Invoice
 from otel_llm.demo.scenario import Scenario
 from otel_llm.evaluation import judge_record, schema_from_mapping
+from otel_llm.evaluation._metrics import EvalMetrics
 from otel_llm.routing import ExperimentsFile, Router
 
 EXPERIMENT_ID = "invoice-extractor-ft"
@@ -85,8 +87,12 @@ def prices_file(scenario: Scenario, directory: Path) -> Path | None:
     return path
 
 
-def judge_enricher(invoices: dict[str, Invoice]) -> Callable[[Span, CallInfo], None]:
-    """Put the strict judge's verdict on each call's span (raw output, before redaction)."""
+def judge_enricher(
+    invoices: dict[str, Invoice], meter_provider: MeterProvider | None = None
+) -> Callable[[Span, CallInfo], None]:
+    """Put the strict judge's verdict on each call's span (raw output, before redaction) and count it in the
+    ``llm.eval.*`` metrics (through ``meter_provider``, else the global one)."""
+    metrics = EvalMetrics(meter_provider)
     schema = schema_from_mapping(
         {
             **JSON_SCHEMA,
@@ -120,6 +126,7 @@ def judge_enricher(invoices: dict[str, Invoice]) -> Callable[[Span, CallInfo], N
         span.set_attribute(A.LLM_EVAL_NULL_FILLED, result.n_hallucinated)
         if result.schema_valid is not None:
             span.set_attribute(A.LLM_SCHEMA_VALID, result.schema_valid)
+        metrics.record(result, getattr(span, "attributes", None))
 
     return enrich
 

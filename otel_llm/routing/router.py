@@ -7,18 +7,20 @@ module has no httpx import, so the router works with httpx, httpx2 or both.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import os
 import random
-from collections.abc import Mapping
+import weakref
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.metrics import MeterProvider, get_meter
+from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, get_meter
 from opentelemetry.trace import Link
 
 from otel_llm import __version__
@@ -107,6 +109,31 @@ class Plan:
         )
 
 
+_ROLLOUT_GAUGES = (
+    (
+        A.METRIC_ROLLOUT_WEIGHT,
+        "%",
+        "Share of live assignments each variant gets now (kill switch: control 100).",
+    ),
+    (A.METRIC_ROLLOUT_PHASE, "{phase}", "Index of the current rollout phase in the experiments file."),
+    (A.METRIC_ROLLOUT_PAUSED, "", "1 while the rollout is paused (auto-pause on a guardrail breach, or by hand)."),
+)
+
+
+def _observe(ref: weakref.ref[Router], name: str, options: CallbackOptions) -> Iterator[Observation]:
+    router = ref()
+    if router is None:
+        return
+    for e in router.config.experiments:
+        if name == A.METRIC_ROLLOUT_WEIGHT:
+            for v in e.variants:
+                share = v.weight if e.enabled else (100.0 if v.name == e.control_name else 0.0)
+                yield Observation(share, {A.LLM_EXPERIMENT_ID: e.id, A.LLM_VARIANT: v.name})
+        elif e.rollout is not None:
+            value = e.rollout.phase if name == A.METRIC_ROLLOUT_PHASE else int(e.rollout.status == "paused")
+            yield Observation(value, {A.LLM_EXPERIMENT_ID: e.id})
+
+
 class Router:
     """Routes LLM requests of an httpx / httpx2 client between the variants of an experiments file.
 
@@ -139,6 +166,11 @@ class Router:
         self._state_changes = meter.create_counter(
             A.METRIC_CIRCUIT_STATE_CHANGES, unit="{change}", description="Circuit breaker state changes."
         )
+        # Rollout state as gauges (read from the installed config at collection time; weak, so the meter never
+        # keeps a closed router alive).
+        me = weakref.ref(self)
+        for name, unit, desc in _ROLLOUT_GAUGES:
+            meter.create_observable_gauge(name, [functools.partial(_observe, me, name)], unit=unit, description=desc)
         self.stats = stats if stats is not None else InProcessStats()
         self.shadow_dropped = 0
         self._random = random.Random(seed)
