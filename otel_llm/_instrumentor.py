@@ -86,6 +86,7 @@ def _patch() -> None:
             current = cls._send_single_request
             if getattr(current, "__wrapped__", None) is None:
                 cls._send_single_request = patch(current)
+    importlib.import_module("otel_llm._aiohttp").patch()
 
 
 def _unpatch() -> None:
@@ -98,6 +99,7 @@ def _unpatch() -> None:
             original = getattr(cls._send_single_request, "__wrapped__", None)
             if original is not None:
                 cls._send_single_request = original
+    importlib.import_module("otel_llm._aiohttp").unpatch()
 
 
 def clear_state(timeout_s: float = 5.0) -> None:

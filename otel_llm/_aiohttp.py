@@ -1,0 +1,254 @@
+"""LLM calls made with aiohttp directly (google-genai's async client whenever aiohttp is importable).
+
+``aiohttp.ClientSession._request`` is wrapped. A request whose URL the provider registry does not recognise
+passes straight through. A recognised one is presented to ``_transport._begin`` as an httpx/httpx2
+``Request`` (the shape the hot path reads: URL, headers, body, extensions), so the span, experiment context
+and metrics are exactly those of the httpx path; the response's ``content`` (aiohttp's ``StreamReader``) is
+then replaced by :class:`_TeeReader`, which hands every byte the app reads to ``Call.feed`` and ends the call
+exactly once: at end of body, on ``release()``/``close()`` before the end, on a read error (re-raised
+untouched) or when the response is garbage-collected.
+
+Not done on this path (yet): ``stream_options.include_usage`` is never added to an OpenAI-compatible request
+body sent through aiohttp, because hiding the extra usage event from the app would mean re-framing every read
+method of ``StreamReader`` (``readline``, ``readexactly``, ``iter_chunked(n)``...). Such a stream gets its
+span, model, finish reasons and TTFT, and tokens only when the app asked for ``include_usage`` itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from otel_llm import _safety, _state, _transport
+from otel_llm import attributes as A
+from otel_llm._call import Call
+from otel_llm.providers import registry
+
+__all__ = ["patch", "unpatch"]
+
+_X_LLM = frozenset(h.lower() for h in (A.HEADER_EXPERIMENT, A.HEADER_VARIANT, A.HEADER_PROMPT_VERSION))
+_request_module: Any = None  # httpx2 or httpx: its Request is the shape _transport._begin reads
+
+
+def _httpx_module() -> Any:
+    global _request_module
+    if _request_module is None:
+        for name in ("httpx2", "httpx"):
+            if importlib.util.find_spec(name) is not None:
+                _request_module = importlib.import_module(name)
+                break
+    return _request_module
+
+
+def _header_items(headers: Any) -> list[tuple[str, str]]:
+    if headers is None:
+        return []
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [(str(k), str(v)) for k, v in items]
+
+
+def _body(session: Any, data: Any, json_value: Any) -> bytes:
+    """The request body as bytes when it is given as bytes, text or ``json=``; else empty (not parsed)."""
+    if data is not None:
+        if isinstance(data, bytes | bytearray | memoryview):
+            return bytes(data)
+        if isinstance(data, str):
+            return data.encode()
+        return b""
+    if json_value is not None:
+        return session._json_serialize(json_value).encode()  # type: ignore[no-any-return]
+    return b""
+
+
+def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -> Call | None:
+    """Start recording when the URL is an LLM endpoint. May remove ``X-LLM-*`` headers from ``kwargs``."""
+    state = _state.get()
+    if state is None:
+        return None
+    url = session._build_url(str_or_url)
+    path = url.path
+    if registry.match(url.host or "", url.explicit_port, path, state.settings.provider_hosts) is None:
+        return None  # not an LLM call: the request is not touched
+    mod = _httpx_module()
+    if mod is None:
+        return None
+    if kwargs.get("params"):
+        url = url.extend_query(kwargs["params"])
+    items = _header_items(kwargs.get("headers"))
+    tags = [(k, v) for k, v in items if k.lower() in _X_LLM]
+    request = mod.Request(
+        method,
+        str(url),
+        headers=tags,
+        content=_body(session, kwargs.get("data"), kwargs.get("json")),
+    )
+    begun = _transport._begin(request)
+    if begun is None:
+        return None
+    if tags:  # the experiment headers are ours: they do not go to the provider
+        kwargs["headers"] = [(k, v) for k, v in items if k.lower() not in _X_LLM]
+    # An include_usage body made by _begin is not sent on this path (see the module docstring).
+    return begun[0]
+
+
+def make_patch(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(original)  # keeps the signature: google-genai inspects _request's parameters
+    async def _request(self: Any, method: str, str_or_url: Any, **kwargs: Any) -> Any:
+        if _state._state is None:
+            return await original(self, method, str_or_url, **kwargs)
+        try:
+            call = _begin(self, method, str_or_url, kwargs)
+        except Exception as exc:
+            _safety.report("aiohttp.begin", exc)
+            call = None
+        if call is None:
+            return await original(self, method, str_or_url, **kwargs)
+        token = otel_context.attach(trace.set_span_in_context(call.span))
+        try:
+            response = await original(self, method, str_or_url, **kwargs)
+        except BaseException as exc:
+            call.finish(exc)
+            raise
+        finally:
+            otel_context.detach(token)
+        try:
+            call.on_response(response.status, response.headers.get("Content-Type", ""), False)
+            response.content = _TeeReader(response.content, call)
+        except Exception as exc:
+            _safety.report("aiohttp.response", exc)
+            call.finish(None)
+        return response
+
+    return _request
+
+
+class _TeeReader:
+    """Stands in for a response's ``StreamReader``: every read is observed by the call, nothing is read ahead.
+
+    Read methods delegate to the real reader and feed what it returned; everything else (``at_eof``,
+    ``exception``, ``total_bytes``, ...) is the real reader's. Iterators are built on this object's methods,
+    as aiohttp builds them on the reader's.
+    """
+
+    __slots__ = ("_call", "_inner")
+
+    def __init__(self, inner: Any, call: Call) -> None:
+        self._inner = inner
+        self._call = call
+
+    def _seen(self, data: bytes) -> bytes:
+        call = self._call
+        if data:
+            call.feed(data)
+        if not data or self._inner.at_eof():
+            call.finish(None)
+        return data
+
+    async def _read(self, coro: Awaitable[bytes]) -> bytes:
+        try:
+            data = await coro
+        except BaseException as exc:
+            self._call.finish(exc)
+            raise
+        return self._seen(data)
+
+    def read(self, n: int = -1) -> Awaitable[bytes]:
+        return self._read(self._inner.read(n))
+
+    def readany(self) -> Awaitable[bytes]:
+        return self._read(self._inner.readany())
+
+    def readline(self, **kwargs: Any) -> Awaitable[bytes]:
+        return self._read(self._inner.readline(**kwargs))
+
+    def readuntil(self, separator: bytes = b"\n", **kwargs: Any) -> Awaitable[bytes]:
+        return self._read(self._inner.readuntil(separator, **kwargs))
+
+    def readexactly(self, n: int) -> Awaitable[bytes]:
+        return self._read(self._inner.readexactly(n))
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        try:
+            data, end_of_chunk = await self._inner.readchunk()
+        except BaseException as exc:
+            self._call.finish(exc)
+            raise
+        if data or not end_of_chunk:
+            self._seen(data)
+        return data, end_of_chunk
+
+    def read_nowait(self, n: int = -1) -> bytes:
+        try:
+            data = self._inner.read_nowait(n)
+        except BaseException as exc:
+            self._call.finish(exc)
+            raise
+        return self._seen(data) if data else data
+
+    def __aiter__(self) -> Any:
+        from aiohttp.streams import AsyncStreamIterator
+
+        return AsyncStreamIterator(self.readline)
+
+    def iter_chunked(self, n: int) -> Any:
+        from aiohttp.streams import AsyncStreamIterator
+
+        self._inner.set_read_chunk_size(n)
+        return AsyncStreamIterator(lambda: self.read(n))
+
+    def iter_any(self) -> Any:
+        from aiohttp.streams import AsyncStreamIterator
+
+        return AsyncStreamIterator(self.readany)
+
+    def iter_chunks(self) -> Any:
+        from aiohttp.streams import ChunkTupleAsyncStreamIterator
+
+        return ChunkTupleAsyncStreamIterator(self)  # type: ignore[arg-type]
+
+    def set_exception(self, exc: BaseException, *args: Any) -> None:
+        # aiohttp calls this on the response's ``content`` when the app releases or closes the response before
+        # the end of the body: the app is done with it, which is not an error of the call.
+        try:
+            self._inner.set_exception(exc, *args)
+        finally:
+            self._call.finish(None)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+    def __del__(self) -> None:
+        self._call.finish(None)
+
+
+def patch() -> None:
+    """Wrap ``aiohttp.ClientSession._request`` (idempotent; nothing to do when aiohttp is not installed)."""
+    if importlib.util.find_spec("aiohttp") is None:
+        return
+    import aiohttp
+
+    current = aiohttp.ClientSession._request
+    if getattr(current, "_otel_llm_original", None) is None:
+        wrapper = make_patch(current)
+        wrapper._otel_llm_original = current  # type: ignore[attr-defined]
+        aiohttp.ClientSession._request = wrapper  # type: ignore[method-assign,assignment]
+
+
+def unpatch() -> None:
+    """Restore ``aiohttp.ClientSession._request`` exactly."""
+    if importlib.util.find_spec("aiohttp") is None:
+        return
+    import aiohttp
+
+    original = getattr(aiohttp.ClientSession._request, "_otel_llm_original", None)
+    if original is not None:
+        aiohttp.ClientSession._request = original  # type: ignore[method-assign]
