@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-EXTRAS := dev,presidio,ner,report,otlp,demo
+EXTRAS := dev,presidio,ner,report,otlp,demo,openfeature
 
 .DEFAULT_GOAL := help
 
