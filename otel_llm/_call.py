@@ -2,6 +2,11 @@
 
 Created by ``_transport`` when a request is recognised as an LLM call; fed the response bytes by the stream
 wrappers in ``_streaming``; finished exactly once (exhaustion, close, error or garbage collection).
+
+On the request thread a call only keeps the bytes it sees (with their arrival times) and timestamps; when it
+finishes, ``_complete`` runs on the background thread: it parses the response, sets the span's attributes and
+event, computes cost, records metrics, runs enrichers and ends the span with the end time taken on the request
+thread. (A span owned by the SDK itself — anthropic's — is completed synchronously, before the SDK ends it.)
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode
 
-from otel_llm import _safety
+from otel_llm import _metrics, _safety
 from otel_llm import attributes as A
 from otel_llm._state import State
 from otel_llm.enrich.cost import Usage
@@ -35,12 +40,13 @@ class Call:
     """Per-call recorder. All methods are safe: they never raise into the app."""
 
     __slots__ = (
-        "_chunk_times",
+        "_ctx",
         "_done",
-        "_first_at",
+        "_inline",
         "_parts",
         "_size",
         "_stripper",
+        "_times",
         "metric_attrs",
         "owns_span",
         "parser",
@@ -48,6 +54,7 @@ class Call:
         "request",
         "span",
         "start",
+        "start_ns",
         "state",
         "status_code",
     )
@@ -68,14 +75,16 @@ class Call:
         self.request = request
         self.owns_span = owns_span
         self.start = time.perf_counter()
+        self.start_ns = time.time_ns()
         self.status_code = 0
         self.parser: StreamParser | None = None
         self._stripper: Any = None
         self._parts: list[bytes] = []
+        self._times: list[float] | None = None  # arrival time of each part, streams only
         self._size = 0
-        self._first_at = 0.0
-        self._chunk_times: list[float] | None = None
+        self._inline: tuple[float, float] | None = None  # (first, last) content time once parsing went inline
         self._done = False
+        self._ctx = ctx
         attrs: dict[str, Any] = {
             A.GEN_AI_OPERATION_NAME: request.operation,
             A.GEN_AI_PROVIDER_NAME: provider.name,
@@ -92,28 +101,34 @@ class Call:
         attrs[A.LLM_ROUTE] = (ctx.route if ctx is not None else None) or A.ROUTE_PRIMARY
         self.metric_attrs = attrs
 
-    # --- response ------------------------------------------------------------------------------------------
+    # --- response (request thread) -------------------------------------------------------------------------
     def on_response(self, status_code: int, content_type: str, strip_usage: bool) -> None:
         self.status_code = status_code
-        self.span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status_code)
         if status_code < 400 and (self.request.stream or "event-stream" in content_type or "ndjson" in content_type):
             self.parser = self.provider.stream_parser(capture_content=self.state.settings.capture_content)
-            self._chunk_times = []
+            self._times = []
             if strip_usage:
                 from otel_llm.providers.openai import UsageChunkStripper
 
                 self._stripper = UsageChunkStripper()
 
     def feed(self, chunk: bytes) -> bytes:
-        """Observe ``chunk`` on its way to the app; returns the bytes to hand on (normally ``chunk``)."""
+        """Observe ``chunk`` on its way to the app; returns the bytes to hand on (normally ``chunk``).
+
+        Bytes are only kept here (streams: with their arrival time) and parsed when the call completes, on the
+        background thread; a stream longer than ``max_body_bytes`` is parsed as it goes instead.
+        """
         try:
-            parser = self.parser
-            if parser is not None:
-                if parser.feed(chunk) and not self._first_at:
-                    self._first_at = time.perf_counter()
-                times = self._chunk_times
-                if times is not None and self._first_at:
+            times = self._times
+            if times is not None:
+                if self._inline is None:
                     times.append(time.perf_counter())
+                    self._parts.append(chunk)
+                    self._size += len(chunk)
+                    if self._size > self.state.settings.max_body_bytes:
+                        self._go_inline()
+                else:
+                    self._feed_inline(chunk)
                 if self._stripper is not None:
                     return bytes(self._stripper.feed(chunk))
             elif self._size <= self.state.settings.max_body_bytes:
@@ -122,9 +137,30 @@ class Call:
         except Exception as exc:
             _safety.report("feed", exc)
             self.parser = None
-            if self._stripper is not None:
-                self._stripper = None
+            self._times = None
+            self._stripper = None
         return chunk
+
+    def _go_inline(self) -> None:
+        first = last = 0.0
+        parser, times = self.parser, self._times
+        if parser is None or times is None:
+            return
+        for part, at in zip(self._parts, times, strict=True):
+            if parser.feed(part) and not first:
+                first = at
+            last = at
+        self._parts = []
+        self._inline = (first, last)
+
+    def _feed_inline(self, chunk: bytes) -> None:
+        if self.parser is None or self._inline is None:
+            return
+        first, _ = self._inline
+        now = time.perf_counter()
+        if self.parser.feed(chunk) and not first:
+            first = now
+        self._inline = (first, now)
 
     def flush(self) -> bytes:
         """Bytes held back by the usage-event stripper at end of stream."""
@@ -138,16 +174,39 @@ class Call:
 
     # --- end -----------------------------------------------------------------------------------------------
     def finish(self, error: BaseException | None = None) -> None:
-        """End the call exactly once."""
+        """End the call exactly once: timestamps here, the rest on the background thread."""
         if self._done:
             return
         self._done = True
+        end = time.perf_counter()
+        end_ns = time.time_ns()
+        if self.owns_span:
+            self.state.background.submit(self._complete, error, end, end_ns)
+        else:
+            self._complete(error, end, end_ns)
+
+    def _complete(self, error: BaseException | None, end: float, end_ns: int) -> None:
         try:
-            self._finish(error)
+            self._finish(error, end, end_ns)
         except Exception as exc:
             _safety.report("finish", exc)
             if self.owns_span:
-                self.span.end()
+                self.span.end(end_time=end_ns)
+
+    def _stream_times(self) -> tuple[float, float]:
+        """Parse the kept stream parts; (first content time, last part time), 0.0 when unknown."""
+        if self._inline is not None:
+            return self._inline
+        parser = self.parser
+        times = self._times
+        if parser is None or times is None:
+            return 0.0, 0.0
+        first = 0.0
+        for part, at in zip(self._parts, times, strict=True):
+            if parser.feed(part) and not first:
+                first = at
+        self._parts = []
+        return first, times[-1] if times else 0.0
 
     def _response(self) -> LLMResponse | None:
         if self.parser is not None:
@@ -158,12 +217,11 @@ class Call:
         self._parts = []
         return self.provider.parse_response(body, capture_content=self.state.settings.capture_content)  # type: ignore[no-any-return]
 
-    def _finish(self, error: BaseException | None) -> None:
-        end = time.perf_counter()
-        end_ns = time.time_ns()
+    def _finish(self, error: BaseException | None, end: float, end_ns: int) -> None:
         span = self.span
         state = self.state
         attrs = self.metric_attrs
+        first_at, last_at = self._stream_times()
         resp = self._response() if error is None or self.parser is not None else None
         error_type: str | None = None
         if error is not None:
@@ -174,65 +232,66 @@ class Call:
         elif resp is not None and resp.error_type:
             error_type = resp.error_type
 
-        usage = None
+        out: dict[str, Any] = {}
+        if self.status_code:
+            out[A.HTTP_RESPONSE_STATUS_CODE] = self.status_code
+        inp = outp = None
         if resp is not None:
             if resp.model:
-                span.set_attribute(A.GEN_AI_RESPONSE_MODEL, resp.model)
-                attrs[A.GEN_AI_RESPONSE_MODEL] = resp.model
+                out[A.GEN_AI_RESPONSE_MODEL] = attrs[A.GEN_AI_RESPONSE_MODEL] = resp.model
             if resp.response_id:
-                span.set_attribute(A.GEN_AI_RESPONSE_ID, resp.response_id)
+                out[A.GEN_AI_RESPONSE_ID] = resp.response_id
             if resp.finish_reasons:
-                span.set_attribute(A.GEN_AI_RESPONSE_FINISH_REASONS, list(resp.finish_reasons))
-            if resp.input_tokens is not None:
-                span.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, resp.input_tokens)
-            if resp.output_tokens is not None:
-                span.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, resp.output_tokens)
+                out[A.GEN_AI_RESPONSE_FINISH_REASONS] = list(resp.finish_reasons)
+            inp, outp = resp.input_tokens, resp.output_tokens
+            if inp is not None:
+                out[A.GEN_AI_USAGE_INPUT_TOKENS] = inp
+            if outp is not None:
+                out[A.GEN_AI_USAGE_OUTPUT_TOKENS] = outp
             if resp.cache_read_input_tokens is not None:
-                span.set_attribute(A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, resp.cache_read_input_tokens)
+                out[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = resp.cache_read_input_tokens
             if resp.cache_creation_input_tokens is not None:
-                span.set_attribute(A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, resp.cache_creation_input_tokens)
-            if resp.input_tokens is not None or resp.output_tokens is not None:
-                usage = Usage(
-                    resp.input_tokens,
-                    resp.output_tokens,
-                    resp.cache_read_input_tokens,
-                    resp.cache_creation_input_tokens,
-                )
-        span.set_attribute(A.LLM_USAGE_SOURCE, A.USAGE_SOURCE_PROVIDER if usage is not None else A.USAGE_SOURCE_UNKNOWN)
+                out[A.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = resp.cache_creation_input_tokens
+        has_usage = inp is not None or outp is not None
+        out[A.LLM_USAGE_SOURCE] = A.USAGE_SOURCE_PROVIDER if has_usage else A.USAGE_SOURCE_UNKNOWN
         cost: float | None = None
-        if usage is not None and error_type is None:
-            model = resp.model if resp is not None and resp.model else self.request.model
+        source = A.COST_SOURCE_UNKNOWN
+        if has_usage and error_type is None and resp is not None:
+            usage = Usage(inp, outp, resp.cache_read_input_tokens, resp.cache_creation_input_tokens)
+            model = resp.model or self.request.model
             cost, source = state.costs.cost(self.provider.name, model, usage)
             if cost is None and self.request.model and model != self.request.model:
                 cost, source = state.costs.cost(self.provider.name, self.request.model, usage)
-            span.set_attribute(A.LLM_COST_SOURCE, source)
             if cost is not None:
-                span.set_attribute(A.LLM_COST_USD, cost)
-        else:
-            span.set_attribute(A.LLM_COST_SOURCE, A.COST_SOURCE_UNKNOWN)
+                out[A.LLM_COST_USD] = cost
+        out[A.LLM_COST_SOURCE] = source
 
         if error_type is not None:
-            span.set_attribute(A.ERROR_TYPE, error_type)
-            attrs[A.ERROR_TYPE] = error_type
+            out[A.ERROR_TYPE] = attrs[A.ERROR_TYPE] = error_type
             if self.owns_span:
                 span.set_status(Status(StatusCode.ERROR, error_type))
 
-        ins = state.instruments
-        ins.duration.record(end - self.start, attrs)
-        if usage is not None:
-            if usage.input_tokens is not None:
-                ins.tokens.record(usage.input_tokens, {**attrs, A.GEN_AI_TOKEN_TYPE: A.TOKEN_TYPE_INPUT})
-            if usage.output_tokens is not None:
-                ins.tokens.record(usage.output_tokens, {**attrs, A.GEN_AI_TOKEN_TYPE: A.TOKEN_TYPE_OUTPUT})
-        if cost is not None:
-            ins.cost.add(cost, attrs)
-        if self._first_at:
-            ttfc = self._first_at - self.start
-            span.set_attribute(A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, ttfc)
-            ins.ttfc.record(ttfc, attrs)
-            times = self._chunk_times
-            if times and len(times) > 1:
-                ins.time_per_chunk.record((times[-1] - times[0]) / (len(times) - 1), attrs)
+        ttfc = tpc = None
+        if first_at:
+            ttfc = first_at - self.start
+            out[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+            if resp is not None and resp.chunks > 1:
+                tpc = (last_at - first_at) / (resp.chunks - 1)
+        if self.owns_span and not state.settings.capture_content:
+            out[A.LLM_REDACTION_STATUS] = A.REDACTION_SKIPPED
+        span.set_attributes(out)
+        ctx = self._ctx
+        if self.owns_span and ctx is not None and ctx.experiment_id is not None and ctx.variant is not None:
+            span.add_event(
+                A.FEATURE_FLAG_EVENT,
+                {
+                    A.FEATURE_FLAG_KEY: ctx.experiment_id,
+                    A.FEATURE_FLAG_RESULT_VARIANT: ctx.variant,
+                    A.FEATURE_FLAG_PROVIDER_NAME: A.FEATURE_FLAG_PROVIDER,
+                },
+                timestamp=self.start_ns,
+            )
+        _metrics.record(state.instruments, attrs, end - self.start, inp, outp, cost, ttfc, tpc)
 
         for enricher in state.enrichers:
             try:
@@ -247,7 +306,8 @@ class Call:
         if content and worker is not None:
             worker.submit(span, end_ns, content)
             return
-        span.set_attribute(A.LLM_REDACTION_STATUS, A.REDACTION_SKIPPED)
+        if state.settings.capture_content:
+            span.set_attribute(A.LLM_REDACTION_STATUS, A.REDACTION_SKIPPED)
         span.end(end_time=end_ns)
 
     def _content(self, resp: LLMResponse | None) -> dict[str, object]:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import importlib.util
+import threading
+import weakref
 from collections.abc import Collection
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.trace import get_tracer
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.trace import get_tracer, get_tracer_provider
 
 from otel_llm import __version__, _metrics, _safety, _state, _transport, config
+from otel_llm._background import Background
 from otel_llm.enrich.cost import CostCalculator
 from otel_llm.errors import ConfigurationError
 
@@ -68,7 +73,8 @@ def build_state(**kwargs: Any) -> _state.State:
     worker = _build_redaction_worker(settings, meter_provider) if settings.capture_content else None
     _safety.set_error_counter(instruments.internal_errors.add)
     enrichers = tuple(kwargs.get("enrichers") or ())
-    state = _state.State(settings, tracer, instruments, costs, worker, enrichers)
+    state = _state.State(settings, tracer, instruments, costs, Background(), worker, enrichers)
+    _hook_flush(kwargs.get("tracer_provider"))
     _state.set_state(state)
     return state
 
@@ -105,6 +111,57 @@ def _unpatch() -> None:
 def clear_state(timeout_s: float = 5.0) -> None:
     state = _state.get()
     _state.set_state(None)
+    if state is not None:
+        state.background.shutdown(timeout_s)  # completes calls, which may hand content to the redaction worker
+        if state.redaction_worker is not None:
+            state.redaction_worker.shutdown(timeout_s)
     _safety.set_error_counter(None)
-    if state is not None and state.redaction_worker is not None:
-        state.redaction_worker.shutdown(timeout_s)
+
+
+def flush(timeout_s: float = 5.0) -> bool:
+    """Wait for queued metric measurements and content redaction to finish (before collecting or exiting)."""
+    state = _state.get()
+    if state is None:
+        return True
+    ok = state.background.flush(timeout_s)
+    if state.redaction_worker is not None:
+        ok = bool(state.redaction_worker.flush(timeout_s)) and ok
+    return ok
+
+
+class _FlushFirst(SpanProcessor):
+    """Registered on the tracer provider: its ``force_flush`` first completes the calls otel-llm still holds,
+    then flushes the provider again so those spans are exported too."""
+
+    def __init__(self, provider: Any) -> None:
+        self._provider = weakref.ref(provider)
+        self._busy = threading.local()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if getattr(self._busy, "on", False) or _state.get() is None:
+            return True
+        self._busy.on = True
+        try:
+            ok = flush(timeout_millis / 1000)
+            provider = self._provider()
+            return bool(provider.force_flush(timeout_millis)) and ok if provider is not None else ok
+        finally:
+            self._busy.on = False
+
+
+_HOOKED: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def _hook_flush(tracer_provider: Any) -> None:
+    provider = tracer_provider if tracer_provider is not None else get_tracer_provider()
+    if not hasattr(provider, "add_span_processor") or provider in _HOOKED:
+        return
+    provider.add_span_processor(_FlushFirst(provider))
+    _HOOKED.add(provider)
+    # registered after the provider's own exit hook, so it runs before it (atexit is last-in, first-out)
+    atexit.unregister(_drain_at_exit)
+    atexit.register(_drain_at_exit)
+
+
+def _drain_at_exit() -> None:
+    flush(2.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider, get_meter
 
@@ -54,3 +55,27 @@ def create(meter_provider: MeterProvider | None) -> Instruments:
             description="Failures inside otel-llm itself (never raised into the app).",
         ),
     )
+
+
+def record(  # noqa: PLR0917 - one call's measurements, positional on purpose (hot path)
+    ins: Instruments,
+    attrs: dict[str, Any],
+    duration: float,
+    inp: int | None,
+    out: int | None,
+    cost: float | None,
+    ttfc: float | None,
+    tpc: float | None,
+) -> None:
+    """Record one finished call's measurements (on the background thread)."""
+    ins.duration.record(duration, attrs)
+    if inp is not None:
+        ins.tokens.record(inp, {**attrs, A.GEN_AI_TOKEN_TYPE: A.TOKEN_TYPE_INPUT})
+    if out is not None:
+        ins.tokens.record(out, {**attrs, A.GEN_AI_TOKEN_TYPE: A.TOKEN_TYPE_OUTPUT})
+    if cost is not None:
+        ins.cost.add(cost, attrs)
+    if ttfc is not None:
+        ins.ttfc.record(ttfc, attrs)
+    if tpc is not None:
+        ins.time_per_chunk.record(tpc, attrs)

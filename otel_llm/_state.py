@@ -7,6 +7,7 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 
+from otel_llm._background import Background
 from otel_llm._metrics import Instruments
 from otel_llm.config import Settings
 from otel_llm.enrich.cost import CostCalculator
@@ -18,6 +19,7 @@ class State:
     tracer: Tracer
     instruments: Instruments
     costs: CostCalculator
+    background: Background
     redaction_worker: Any | None = None  # otel_llm.redaction.RedactionWorker when content is captured
     enrichers: tuple[Any, ...] = ()  # callables (span, CallInfo) -> None, run when a call finishes
 

@@ -115,7 +115,8 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
         span = state.tracer.start_span(
             name, kind=SpanKind.CLIENT, attributes=attrs, links=ctx.links if ctx is not None else None
         )
-    if ctx is not None and ctx.experiment_id is not None and ctx.variant is not None:
+    if sdk_span is not None and ctx is not None and ctx.experiment_id is not None and ctx.variant is not None:
+        # our own spans get this event when they complete, off the request thread
         span.add_event(
             A.FEATURE_FLAG_EVENT,
             {

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_llm import _api
+from otel_llm._instrumentor import flush
 
 
 class CapturedSpans(list[ReadableSpan]):
@@ -31,11 +32,13 @@ class CapturedSpans(list[ReadableSpan]):
         self.metric_reader = reader
 
     def refresh(self) -> CapturedSpans:
+        flush()
         self[:] = list(self._exporter.get_finished_spans())
         return self
 
     def metrics(self) -> dict[str, list[Any]]:
         """Data points by metric name, collected now."""
+        flush()
         data = self.metric_reader.get_metrics_data()
         result: dict[str, list[Any]] = {}
         if data is None:

@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_llm
+from otel_llm._instrumentor import flush
 from tests.instrumentation.loopback import LoopbackServer
 
 
@@ -23,12 +24,14 @@ class Telemetry:
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
 
     def spans(self) -> list[Any]:
+        flush()  # calls complete on a background thread
         return list(self.exporter.get_finished_spans())
 
     def llm_spans(self) -> list[Any]:
         return [s for s in self.spans() if "gen_ai.operation.name" in (s.attributes or {})]
 
     def metrics(self) -> dict[str, list[Any]]:
+        flush()  # measurements are recorded on a background thread
         data = self.reader.get_metrics_data()
         out: dict[str, list[Any]] = {}
         if data is None:
