@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 from otel_llm._api import Enricher, instrument, instrument_client, is_instrumented, uninstrument
 from otel_llm._call import CallInfo
+from otel_llm._hooks import httpx_hooks
 from otel_llm._transport import instrument_transport
 from otel_llm.enrich.experiment import experiment
 from otel_llm.errors import ConfigurationError, OtelLLMError
@@ -23,6 +24,7 @@ __all__ = [
     "OtelLLMError",
     "__version__",
     "experiment",
+    "httpx_hooks",
     "instrument",
     "instrument_client",
     "instrument_transport",

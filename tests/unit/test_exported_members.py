@@ -12,6 +12,7 @@ def test_exported_members():
         "OtelLLMError",
         "__version__",
         "experiment",
+        "httpx_hooks",
         "instrument",
         "instrument_client",
         "instrument_transport",
