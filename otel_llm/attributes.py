@@ -189,3 +189,6 @@ METRIC_EVAL_SCHEMA_CHECKS: Final = "llm.eval.schema_checks"
 METRIC_ROLLOUT_WEIGHT: Final = "llm.rollout.weight"
 METRIC_ROLLOUT_PHASE: Final = "llm.rollout.phase"
 METRIC_ROLLOUT_PAUSED: Final = "llm.rollout.paused"
+
+# --- router (SPEC §7.3) ----------------------------------------------------------------------------------------
+LLM_CIRCUIT_BREAKER_STATE: Final = "llm.circuit_breaker.state"  # metric-only attribute: closed | open | half_open

@@ -6,7 +6,8 @@
   (asyncio streams).
 
 Admission is a counter per experiment: at ``max_in_flight`` the copy is dropped and counted, never queued.
-Each copy runs in a copy of the app's context (same trace, same baggage), under
+Each copy is built in its worker (the app's thread only captures what it needs) and runs in a copy of the app's
+context (same trace, same baggage), under
 ``ExperimentContext(route="shadow", shadow=True, links=(primary,))`` and with baggage ``llm.shadow=true``;
 its body is read fully and discarded.
 ``cancel(experiment_id)`` (kill switch) and ``close()`` interrupt copies in flight.
@@ -39,7 +40,7 @@ Send = Callable[[Any], Any]
 @dataclass(slots=True, eq=False)  # identity hash: jobs live in a set
 class _Job:
     experiment_id: str
-    request: Any
+    make_request: Callable[[], Any]  # builds the copy in the worker, off the app's request path
     tags: exp_ctx.ExperimentContext
     context: contextvars.Context
     thread: int | None = None
@@ -115,8 +116,9 @@ class ShadowPool:
             return
         token = otel_context.attach(baggage.set_baggage(A.BAGGAGE_SHADOW, "true"))
         try:
+            request = job.make_request()
             with exp_ctx.use(job.tags):
-                response = send.handle_request(job.request)
+                response = send.handle_request(request)
                 try:
                     for _chunk in response.stream:
                         if job.cancelled:
@@ -145,9 +147,10 @@ class ShadowPool:
     async def _run_async(self, job: _Job, send: Any, timeout_s: float) -> None:
         token = otel_context.attach(baggage.set_baggage(A.BAGGAGE_SHADOW, "true"))
         try:
+            request = job.make_request()
             with exp_ctx.use(job.tags):
                 async with asyncio.timeout(timeout_s):
-                    response = await send.handle_async_request(job.request)
+                    response = await send.handle_async_request(request)
                     try:
                         async for _chunk in response.stream:
                             pass

@@ -12,10 +12,11 @@ variant the router would route that subject to::
 
 The flag key is the experiment id, the evaluation context's targeting key is the subject (hashed with the
 experiment's salt into the same bucket the router uses). String evaluation returns the variant name; object
-evaluation returns the variant's settings (name, weight, and model, base_url, prompt_version when set). Reasons follow the
-OpenFeature vocabulary: ``SPLIT`` for a hashed or random assignment, ``DISABLED`` when the kill switch sends
-everyone to control; an unknown experiment is ``FLAG_NOT_FOUND`` and a missing targeting key (for an experiment
-that is not ``assign_by: random``) is ``TARGETING_KEY_MISSING``, both answering the caller's default.
+evaluation returns the variant's settings (name, weight, and model, base_url, prompt_version when set).
+
+Reasons follow the OpenFeature vocabulary: ``SPLIT`` for a hashed or random assignment, ``DISABLED`` when
+the kill switch sends everyone to control. An unknown experiment is ``FLAG_NOT_FOUND``; a missing targeting
+key is ``TARGETING_KEY_MISSING`` (unless the experiment assigns ``random``); both answer the caller's default.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The router: holds the experiments config, assigns variants, plans each call, owns breakers and shadows.
 
-The transports in :mod:`otel_llm.routing._transports` call :meth:`Router.plan` and the helpers below; this
-module has no httpx import, so the router works with httpx, httpx2 or both.
+The transports in :mod:`otel_llm.routing._transports` call :meth:`Router.plan`, build requests with
+:mod:`otel_llm.routing._requests` and report outcomes here; this module has no httpx import, so the router works
+with httpx, httpx2 or both.
 """
 
 from __future__ import annotations
@@ -12,126 +13,29 @@ import json
 import logging
 import os
 import random
-import weakref
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.metrics import CallbackOptions, MeterProvider, Observation, get_meter
+from opentelemetry.metrics import MeterProvider, get_meter
 from opentelemetry.trace import Link
 
 from otel_llm import __version__
 from otel_llm import attributes as A
 from otel_llm.enrich import experiment as exp_ctx
-from otel_llm.routing import assignment, loader
+from otel_llm.routing import _gauges, _requests, assignment, loader
 from otel_llm.routing._hook import SPAN_CONTEXT_EXTENSION
+from otel_llm.routing._plan import Compiled, Plan, Variant
 from otel_llm.routing._shadow import ShadowPool, _Job
 from otel_llm.routing.breaker import Breaker
-from otel_llm.routing.config import Experiment, ExperimentsFile
+from otel_llm.routing.config import ExperimentsFile
 from otel_llm.routing.guardrails import InProcessStats
 
+__all__ = ["Plan", "Router", "Variant"]
+
 _log = logging.getLogger("otel_llm.routing")
-# TODO(attributes.py owner): move to otel_llm/attributes.py; metric-only attribute, low cardinality.
-_BREAKER_STATE = "llm.circuit_breaker.state"
-_SKIP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
-_SHADOW_BAGGAGE = f"{A.BAGGAGE_SHADOW}=true"
-
-
-@dataclass(frozen=True, slots=True)
-class Variant:
-    """A variant with its API key resolved from the environment (at load time, never per request)."""
-
-    name: str
-    weight: float
-    model: str | None
-    base_url: str | None
-    prompt_version: str | None
-    api_key: str | None
-
-
-class _Compiled:
-    def __init__(self, exp: Experiment, environ: Mapping[str, str]) -> None:
-        self.exp = exp
-        self.layout = assignment.layout(exp)
-        self.variants = {
-            v.name: Variant(
-                v.name,
-                v.weight,
-                v.model,
-                v.base_url.rstrip("/") if v.base_url else None,
-                v.prompt_version,
-                environ.get(v.api_key_env) if v.api_key_env else None,
-            )
-            for v in exp.variants
-        }
-        self.control = self.variants[exp.control_name]
-        self.shadow = self.variants[exp.shadow.variant] if exp.shadow and exp.enabled else None
-        self.fallback = self.variants[exp.fallback.variant] if exp.fallback else None
-        self.triggers = frozenset(exp.fallback.on) if exp.fallback else frozenset()
-        paths = {_path_of(v.base_url) for v in self.variants.values() if v.base_url}
-        self.base_paths = tuple(sorted((p for p in paths if p), key=len, reverse=True))
-        self.needs_body = any(v.model for v in self.variants.values()) or exp.assign_by.startswith("body:")
-
-
-def _path_of(url: str) -> str:
-    rest = url.split("://", 1)[-1]
-    slash = rest.find("/")
-    return rest[slash:].rstrip("/") if slash >= 0 else ""
-
-
-@dataclass(slots=True)
-class Plan:
-    """What the router decided for one request."""
-
-    compiled: _Compiled
-    assigned: Variant
-    served: Variant
-    route: str
-    weight: float
-    subject_hash: str | None
-    subject_random: bool
-    body: Any
-    raw: bytes
-    shadow: Variant | None
-
-    def tags(self, served: Variant, route: str) -> exp_ctx.ExperimentContext:
-        return exp_ctx.ExperimentContext(
-            experiment_id=self.compiled.exp.id,
-            variant=self.assigned.name,
-            prompt_version=served.prompt_version,
-            subject_hash=self.subject_hash,
-            subject_random=self.subject_random,
-            route=route,
-            variant_weight=self.weight,
-        )
-
-
-_ROLLOUT_GAUGES = (
-    (
-        A.METRIC_ROLLOUT_WEIGHT,
-        "%",
-        "Share of live assignments each variant gets now (kill switch: control 100).",
-    ),
-    (A.METRIC_ROLLOUT_PHASE, "{phase}", "Index of the current rollout phase in the experiments file."),
-    (A.METRIC_ROLLOUT_PAUSED, "", "1 while the rollout is paused (auto-pause on a guardrail breach, or by hand)."),
-)
-
-
-def _observe(ref: weakref.ref[Router], name: str, options: CallbackOptions) -> Iterator[Observation]:
-    router = ref()
-    if router is None:
-        return
-    for e in router.config.experiments:
-        if name == A.METRIC_ROLLOUT_WEIGHT:
-            for v in e.variants:
-                share = v.weight if e.enabled else (100.0 if v.name == e.control_name else 0.0)
-                yield Observation(share, {A.LLM_EXPERIMENT_ID: e.id, A.LLM_VARIANT: v.name})
-        elif e.rollout is not None:
-            value = e.rollout.phase if name == A.METRIC_ROLLOUT_PHASE else int(e.rollout.status == "paused")
-            yield Observation(value, {A.LLM_EXPERIMENT_ID: e.id})
 
 
 class Router:
@@ -166,11 +70,7 @@ class Router:
         self._state_changes = meter.create_counter(
             A.METRIC_CIRCUIT_STATE_CHANGES, unit="{change}", description="Circuit breaker state changes."
         )
-        # Rollout state as gauges (read from the installed config at collection time; weak, so the meter never
-        # keeps a closed router alive).
-        me = weakref.ref(self)
-        for name, unit, desc in _ROLLOUT_GAUGES:
-            meter.create_observable_gauge(name, [functools.partial(_observe, me, name)], unit=unit, description=desc)
+        _gauges.register(meter, self)  # rollout weight / phase / paused
         self.stats = stats if stats is not None else InProcessStats()
         self.shadow_dropped = 0
         self._random = random.Random(seed)
@@ -180,7 +80,7 @@ class Router:
 
     # --- configuration --------------------------------------------------------------------------------------
     def _install(self, cfg: ExperimentsFile) -> None:
-        compiled = {e.id: _Compiled(e, self._environ) for e in cfg.experiments}
+        compiled = {e.id: Compiled(e, self._environ) for e in cfg.experiments}
         breakers: dict[tuple[str, str], Breaker] = {}
         for e in cfg.experiments:
             if e.circuit_breaker is None:
@@ -213,7 +113,9 @@ class Router:
 
     def _on_state(self, name: str, old: str, new: str) -> None:
         exp_id, _, variant = name.partition("/")
-        self._state_changes.add(1, {A.LLM_EXPERIMENT_ID: exp_id, A.LLM_VARIANT: variant, _BREAKER_STATE: new})
+        self._state_changes.add(
+            1, {A.LLM_EXPERIMENT_ID: exp_id, A.LLM_VARIANT: variant, A.LLM_CIRCUIT_BREAKER_STATE: new}
+        )
 
     def _on_drop(self, experiment_id: str, variant: str) -> None:
         self.shadow_dropped += 1
@@ -233,7 +135,7 @@ class Router:
         )
         return c.layout.variant_for(b)
 
-    def _select(self, bound: str | None) -> _Compiled | None:
+    def _select(self, bound: str | None) -> Compiled | None:
         if bound is not None:
             return self._compiled.get(bound)
         ctx = exp_ctx.current()
@@ -301,32 +203,7 @@ class Router:
     # --- request building -----------------------------------------------------------------------------------
     def build(self, mod: ModuleType, request: Any, plan: Plan, variant: Variant, body: Any = None) -> Any:
         """A copy of ``request`` sent to ``variant``: base URL, model and API key rewritten."""
-        body = plan.body if body is None else body
-        if isinstance(body, dict) and variant.model is not None and body.get("model", variant.model) != variant.model:
-            body = {**body, "model": variant.model}
-        content = plan.raw if body is plan.body else json.dumps(body, separators=(",", ":")).encode()
-        url = request.url
-        if variant.base_url is not None:
-            path = url.raw_path.decode("ascii")
-            query = ""
-            if "?" in path:
-                path, _, query = path.partition("?")
-            for prefix in plan.compiled.base_paths:
-                if path == prefix or path.startswith(prefix + "/"):
-                    path = path[len(prefix) :]
-                    break
-            url = variant.base_url + path + (f"?{query}" if query else "")
-        headers = [(k, v) for k, v in request.headers.raw if k.lower().decode("latin-1") not in _SKIP_HEADERS]
-        if variant.api_key is not None:
-            uses_x_api_key = any(k.lower() == b"x-api-key" for k, _ in headers)
-            drop = b"x-api-key" if uses_x_api_key else b"authorization"
-            headers = [(k, v) for k, v in headers if k.lower() != drop]
-            if uses_x_api_key:
-                headers.append((b"x-api-key", variant.api_key.encode("latin-1")))
-            else:
-                headers.append((b"Authorization", f"Bearer {variant.api_key}".encode("latin-1")))
-        extensions = {k: v for k, v in request.extensions.items() if k != SPAN_CONTEXT_EXTENSION}
-        return mod.Request(request.method, url, headers=headers, content=content, extensions=extensions)
+        return _requests.build(mod, request, plan, variant, body)
 
     # --- outcomes, fallback, shadow -------------------------------------------------------------------------
     def trigger(self, mod: ModuleType, status: int | None, exc: BaseException | None) -> str | None:
@@ -364,14 +241,6 @@ class Router:
         assert plan.shadow is not None
         assert plan.compiled.exp.shadow is not None
         cfg = plan.compiled.exp.shadow
-        body = plan.body
-        if cfg.stream == "never" and isinstance(body, dict) and body.get("stream"):
-            body = {k: v for k, v in body.items() if k != "stream_options"}
-            body["stream"] = False
-        req = self.build(mod, request, plan, plan.shadow, body)
-        req.extensions = {}
-        existing = req.headers.get("baggage")
-        req.headers["baggage"] = f"{existing},{_SHADOW_BAGGAGE}" if existing else _SHADOW_BAGGAGE
         span_ctx = primary.extensions.get(SPAN_CONTEXT_EXTENSION) if primary is not None else None
         links = (Link(span_ctx),) if span_ctx is not None and span_ctx.is_valid else ()
         tags = exp_ctx.ExperimentContext(
@@ -388,11 +257,9 @@ class Router:
         if span_ctx is not None and links and not trace.get_current_span().get_span_context().is_valid:
             # No app span to share: the shadow joins the primary's trace as its child (SPEC §7.4: same trace).
             ctx.run(otel_context.attach, trace.set_span_in_context(trace.NonRecordingSpan(span_ctx)))
-        return (
-            _Job(plan.compiled.exp.id, req, tags, ctx),
-            cfg.max_in_flight,
-            cfg.timeout_s,
-        )
+        # The copy itself is built in the shadow worker, off the app's request path.
+        make = functools.partial(_requests.shadow_request, mod, request, plan)
+        return _Job(plan.compiled.exp.id, make, tags, ctx), cfg.max_in_flight, cfg.timeout_s
 
     def fire_shadow(self, mod: ModuleType, request: Any, primary: Any, plan: Plan, is_async: bool) -> None:
         """Start the shadow copy; never raises and never blocks on the candidate."""
