@@ -2,8 +2,8 @@
 
 One run of 1,200 requests per suite. The scenario is drawn from a fresh seed each time (set
 ``OTEL_LLM_DEMO_RANDOM_SEED`` to replay one; the seed is in every failure message). Intervals are the
-report's 95 % intervals widened exactly as ``test_demo.py`` widens them (Bonferroni over the suite's checks),
-so a chance miss fails the suite about as rarely as there.
+report's 95 % intervals widened as ``test_demo.py`` widens them (Bonferroni), counting this file's checks
+too, so the suite as a whole still fails by chance about 5 % of the time at most.
 """
 
 from __future__ import annotations
@@ -13,11 +13,26 @@ import random
 
 import pytest
 import yaml
+from scipy.stats import norm
 
 from otel_llm.demo.documents import NULL_SHARE
-from tests.demo.test_demo import _attr, _inside, _run
+from tests.demo import test_demo
+from tests.demo.test_demo import _attr, _run
 
 GPT_4O_MINI = (0.15, 0.60)  # USD per million input / output tokens (genai-prices)
+# test_demo widens each 95 % interval to z = 3.02 (Bonferroni over its ~20 checks). This file adds 10 more, so
+# the suite has ~30: widen to z = Phi^-1(1 - 0.05 / 60) = 3.14 the same way (half-width about the midpoint),
+# keeping the whole suite's chance of a false alarm near 5 %.
+_CHECKS_IN_SUITE = 20 + 10
+_EXTRA = float(norm.isf(0.05 / 2 / _CHECKS_IN_SUITE)) / (1.96 * test_demo._BONFERRONI)
+
+
+def _inside(value: float, ci: list[float]) -> bool:
+    """test_demo's check on the interval widened by the extra factor for this file's checks."""
+    mid, half = (ci[0] + ci[1]) / 2, (ci[1] - ci[0]) / 2 * _EXTRA
+    return test_demo._inside(value, [mid - half, mid + half])
+
+
 SEED = int(os.environ.get("OTEL_LLM_DEMO_RANDOM_SEED") or random.SystemRandom().randrange(1, 2**31))
 
 
