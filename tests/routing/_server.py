@@ -1,7 +1,7 @@
 """A loopback OpenAI-compatible server whose behaviour is chosen per variant (first path segment).
 
 ``/control/v1/chat/completions`` and ``/candidate/v1/...`` answer according to ``server.behaviour[name]``:
-``ok``, ``500``, ``429``, ``slow`` (waits ``server.slow_s``), ``reset`` (TCP reset), ``forever`` (SSE that never
+``ok`` (an Anthropic message for ``.../messages``, else a chat completion), ``500``, ``429``, ``slow`` (waits ``server.slow_s``), ``reset`` (TCP reset), ``forever`` (SSE that never
 ends). Every request is recorded with its headers and JSON body.
 """
 
@@ -63,6 +63,19 @@ class LLMServer(ThreadingHTTPServer):
         raise AssertionError(f"{variant}: expected {n} requests, got {len(self.requests_for(variant))}")
 
 
+def anthropic_message(model: str) -> dict[str, Any]:
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 5, "output_tokens": 1},
+    }
+
+
 def completion(model: str) -> dict[str, Any]:
     return {
         "id": "chatcmpl-1",
@@ -119,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, json.dumps(completion(model)).encode())
             elif mode == "forever" or (isinstance(body, dict) and body.get("stream")):
                 self._stream(model, forever=mode == "forever")
+            elif self.path.split("?", 1)[0].endswith("/messages"):
+                self._send(200, json.dumps(anthropic_message(model)).encode())
             else:
                 self._send(200, json.dumps(completion(model)).encode())
         except OSError:
