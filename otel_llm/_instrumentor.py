@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import atexit
 import importlib
-import importlib.util
+import sys
 import threading
 import weakref
 from collections.abc import Collection
+from types import ModuleType
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import get_tracer, get_tracer_provider
 
-from otel_llm import __version__, _metrics, _safety, _state, _transport, config
+from otel_llm import __version__, _imports, _metrics, _safety, _state, _transport, config
 from otel_llm._background import Background
 from otel_llm.enrich.cost import CostCalculator
 from otel_llm.errors import ConfigurationError
@@ -79,33 +80,40 @@ def build_state(**kwargs: Any) -> _state.State:
     return state
 
 
+def _patch_module(mod: ModuleType) -> None:
+    for cls_name, patch in (
+        ("Client", _transport.make_sync_patch),
+        ("AsyncClient", _transport.make_async_patch),
+    ):
+        cls = getattr(mod, cls_name)
+        current = cls._send_single_request
+        if getattr(current, "__wrapped__", None) is None:
+            cls._send_single_request = patch(current)
+
+
+def _unpatch_module(mod: ModuleType) -> None:
+    for cls_name in ("Client", "AsyncClient"):
+        cls = getattr(mod, cls_name)
+        original = getattr(cls._send_single_request, "__wrapped__", None)
+        if original is not None:
+            cls._send_single_request = original
+
+
 def _patch() -> None:
+    """Patch httpx, httpx2 and aiohttp now if imported, else as soon as the app imports them."""
     for name in _MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        mod = importlib.import_module(name)
-        for cls_name, patch in (
-            ("Client", _transport.make_sync_patch),
-            ("AsyncClient", _transport.make_async_patch),
-        ):
-            cls = getattr(mod, cls_name)
-            current = cls._send_single_request
-            if getattr(current, "__wrapped__", None) is None:
-                cls._send_single_request = patch(current)
-    importlib.import_module("otel_llm._aiohttp").patch()
+        _imports.when_imported(name, _patch_module)
+    _imports.when_imported("aiohttp", lambda _mod: importlib.import_module("otel_llm._aiohttp").patch())
 
 
 def _unpatch() -> None:
+    _imports.cancel_all()
     for name in _MODULES:
-        if importlib.util.find_spec(name) is None:
-            continue
-        mod = importlib.import_module(name)
-        for cls_name in ("Client", "AsyncClient"):
-            cls = getattr(mod, cls_name)
-            original = getattr(cls._send_single_request, "__wrapped__", None)
-            if original is not None:
-                cls._send_single_request = original
-    importlib.import_module("otel_llm._aiohttp").unpatch()
+        mod = sys.modules.get(name)
+        if mod is not None:
+            _unpatch_module(mod)
+    if "aiohttp" in sys.modules:
+        importlib.import_module("otel_llm._aiohttp").unpatch()
 
 
 def clear_state(timeout_s: float = 5.0) -> None:

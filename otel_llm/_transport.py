@@ -70,12 +70,14 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
 
     headers = request.headers
     ctx_headers: dict[str, str] | None = None
-    for name in _X_LLM:
-        if name in headers:
-            if ctx_headers is None:
-                ctx_headers = {}
-            ctx_headers[name] = headers[name]
-            del headers[name]
+    raw_list = getattr(headers, "_list", None)  # one pass over (raw, lower, value) instead of three lookups
+    if raw_list is None or any(lower.startswith(b"x-llm-") for _, lower, _ in raw_list):
+        for name in _X_LLM:
+            if name in headers:
+                if ctx_headers is None:
+                    ctx_headers = {}
+                ctx_headers[name] = headers[name]
+                del headers[name]
     ctx = exp.resolve(ctx_headers)
 
     body = request.content if hasattr(request, "_content") else b""
