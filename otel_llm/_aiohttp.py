@@ -66,6 +66,17 @@ def _body(session: Any, data: Any, json_value: Any) -> bytes:
     return b""
 
 
+def _recorded_above() -> bool:
+    """Whether otel-llm already records this call one layer up: an httpx/httpx2 client whose transport is built on
+    aiohttp (openai's and anthropic's ``DefaultAioHttpClient``) has made the current span ours (every span we
+    start or enrich carries ``llm.route``). Recording again here would count the call twice in the metrics."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return False
+    attrs: Any = getattr(span, "attributes", None)
+    return bool(attrs) and A.LLM_ROUTE in attrs
+
+
 def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -> Call | None:
     """Start recording when the URL is an LLM endpoint. May remove ``X-LLM-*`` headers from ``kwargs``."""
     state = _state.get()
@@ -75,6 +86,8 @@ def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -
     path = url.path
     if registry.match(url.host or "", url.explicit_port, path, state.settings.provider_hosts) is None:
         return None  # not an LLM call: the request is not touched
+    if _recorded_above():
+        return None
     mod = _httpx_module()
     if mod is None:
         return None

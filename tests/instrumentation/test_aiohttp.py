@@ -300,3 +300,40 @@ def test_uninstrument_restores_aiohttp(telemetry, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
     asyncio.run(_post(f"{server.url}/v1/chat/completions", {"model": "m", "messages": []}))
     assert telemetry.spans() == []
+
+
+def test_openai_default_aiohttp_client_recorded_once(instrumented, server):
+    """openai's DefaultAioHttpClient is an httpx2 client on an aiohttp transport: the call is recorded at the
+    httpx2 layer, and the aiohttp layer below must not record it a second time (spans or metrics)."""
+    import openai
+
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+
+    async def main():
+        async with openai.AsyncOpenAI(
+            base_url=server.url + "/v1", api_key="sk-x", max_retries=0, http_client=openai.DefaultAioHttpClient()
+        ) as client:
+            with otel_llm.experiment("exp-d", variant="control"):
+                return await client.chat.completions.create(
+                    model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+                )
+
+    assert asyncio.run(main()).choices[0].message.content == "Hello!"
+    [span] = instrumented.llm_spans()
+    assert span.attributes["gen_ai.usage.input_tokens"] == 1600
+    assert span.attributes["llm.variant"] == "control"
+    [dur] = instrumented.metrics()["gen_ai.client.operation.duration"]
+    assert dur.count == 1
+
+
+def test_internal_failure_never_reaches_the_app(instrumented, server, monkeypatch):
+    from otel_llm import _transport
+
+    def boom(request):
+        raise RuntimeError("otel-llm bug")
+
+    monkeypatch.setattr(_transport, "_begin", boom)
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    raw = asyncio.run(_post(f"{server.url}/v1/chat/completions", {"model": "m", "messages": []}))
+    assert json.loads(raw) == openai_chat()
+    assert instrumented.llm_spans() == []
