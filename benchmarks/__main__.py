@@ -20,6 +20,7 @@ REPO = BENCH.parent
 
 # name -> timeout in seconds. Order: cheapest first, so a late failure costs the least.
 BENCHMARKS: dict[str, float] = {
+    "shadow_isolation": 900,
     "redaction_throughput": 1800,
     "collector_throughput": 1800,
     "overhead": 2400,
