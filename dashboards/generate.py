@@ -481,8 +481,8 @@ def rollout() -> gd.Dashboard:
             "1 = paused.",
             "none",
             [T(q.rollout_paused(F_EXP), "{{llm_experiment_id}}")],
-            w=24,
-            h=5,
+            w=8,
+            h=8,
             link=False,
         ),
     ]
@@ -490,7 +490,7 @@ def rollout() -> gd.Dashboard:
         "otel-llm-rollout",
         "LLM experiments / Rollout",
         "Where is the rollout, are its guardrails passing, is the split what was configured (SRM), and did it auto-pause?",
-        ["experiment", "control"],
+        ["experiment", "variant", "control"],
         panels,
     )
 
