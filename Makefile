@@ -54,7 +54,13 @@ format: $(STAMP) ## Apply ruff formatting and safe fixes
 bench: $(STAMP) ## Run benchmarks against peers; writes benchmarks/results/*.json and *.md
 	$(PY) -m benchmarks
 
+dashboards: $(STAMP) ## Regenerate dashboards/generated/*.json and dashboards/alerts.yaml from code
+	$(PY) -m dashboards.generate
+
+dashboards-png: $(STAMP) collector prometheus ## Render dashboard previews from live test traffic to dashboards/previews/
+	OTEL_LLM_DASHBOARD_PREVIEWS=$(CURDIR)/dashboards/previews $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_dashboards.py -k render_previews
+
 clean: ## Remove build outputs (keeps .venv)
 	rm -rf collector/bin otel-llm-demo .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv venv-openai2 demo collector prometheus test lint format bench clean
+.PHONY: help venv venv-openai2 demo collector prometheus test lint format bench clean dashboards dashboards-png

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import time
 import urllib.parse
@@ -189,8 +190,10 @@ def test_new_series_names_exist_in_the_live_scrape(fed: Fed) -> None:
 
 
 def test_render_previews(fed: Fed, tmp_path: Path) -> None:
+    """PNG previews from the same data (``make dashboards-png`` sets the env var to dashboards/previews)."""
+    out = Path(os.environ.get("OTEL_LLM_DASHBOARD_PREVIEWS") or tmp_path)
     paths = render.render_all(
-        fed.prometheus.url, tmp_path, variables=fed.variables, start=fed.result.started - 5, end=fed.at, step=1.0
+        fed.prometheus.url, out, variables=fed.variables, start=fed.result.started - 5, end=fed.at, step=1.0
     )
     assert sorted(p.stem for p in paths) == sorted(p.stem for p in GENERATED.glob("*.json"))
     for p in paths:
