@@ -19,6 +19,7 @@ import hmac
 import os
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, cast
@@ -42,6 +43,10 @@ PHONE_REGIONS: Final = ("US", "GB", "DE", "FR")
 # phonenumbers leniency 0 = POSSIBLE (plausible length for the region). VALID (1, Presidio's default) misses
 # numbers whose area code is unallocated — a made-up or mistyped number is still one to redact.
 PHONE_LENIENCY: Final = 0
+
+
+_CACHE_ENTRIES = 4096  # redacted texts kept
+_CACHE_MAX_CHARS = 16_384  # longer texts are not cached
 
 
 class InputTooLongError(ValueError):
@@ -349,6 +354,10 @@ class PresidioRedactor:
         self.spacy_model = spacy_model
         self._key = key.encode() if isinstance(key, str) else key
         self._operators: dict[str, Any] | None = None
+        # Prompts repeat (system prompts on every call, the same prompt on a primary and its shadow copy):
+        # recently redacted texts are answered from a small LRU cache instead of running the engine again.
+        self._cache: OrderedDict[str, str] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     @staticmethod
     def default_entities(mode: Mode = "patterns") -> tuple[str, ...]:
@@ -396,8 +405,24 @@ class PresidioRedactor:
         return sorted((r.entity_type, r.start, r.end, r.score) for r in found)
 
     def redact(self, text: str) -> str:
-        """``text`` with every finding replaced by the configured operator."""
+        """``text`` with every finding replaced by the configured operator (recent texts from a cache)."""
         self._check_length(text)
+        cacheable = len(text) <= _CACHE_MAX_CHARS
+        if cacheable:
+            with self._cache_lock:
+                hit = self._cache.get(text)
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                    return hit
+        redacted = self._redact(text)
+        if cacheable:
+            with self._cache_lock:
+                self._cache[text] = redacted
+                if len(self._cache) > _CACHE_ENTRIES:
+                    self._cache.popitem(last=False)
+        return redacted
+
+    def _redact(self, text: str) -> str:
         engine = self._get_engine()
         found = engine.analyze(text)
         if not found:
