@@ -43,13 +43,13 @@ test: $(STAMP) $(STAMP_OPENAI2) collector prometheus ## Run the whole test suite
 	scripts/run-tests.sh
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy --strict
-	$(VENV)/bin/ruff check otel_llm tests benchmarks examples
-	$(VENV)/bin/ruff format --check otel_llm tests benchmarks examples
+	$(VENV)/bin/ruff check otel_llm tests benchmarks examples dashboards
+	$(VENV)/bin/ruff format --check otel_llm tests benchmarks examples dashboards
 	$(VENV)/bin/mypy
 
 format: $(STAMP) ## Apply ruff formatting and safe fixes
-	$(VENV)/bin/ruff check --fix otel_llm tests benchmarks examples
-	$(VENV)/bin/ruff format otel_llm tests benchmarks examples
+	$(VENV)/bin/ruff check --fix otel_llm tests benchmarks examples dashboards
+	$(VENV)/bin/ruff format otel_llm tests benchmarks examples dashboards
 
 bench: $(STAMP) ## Run benchmarks against peers; writes benchmarks/results/*.json and *.md
 	$(PY) -m benchmarks
