@@ -1,9 +1,10 @@
 """LLM calls made with aiohttp directly (google-genai's async client whenever aiohttp is importable).
 
 ``aiohttp.ClientSession._request`` is wrapped. A request whose URL the provider registry does not recognise
-passes straight through. A recognised one is presented to ``_transport._begin`` as an httpx/httpx2
-``Request`` (the shape the hot path reads: URL, headers, body, extensions), so the span, experiment context
-and metrics are exactly those of the httpx path; the response's ``content`` (aiohttp's ``StreamReader``) is
+passes straight through (≈ 1 µs to decide). A recognised one is presented to ``_transport._begin`` in the
+shape the hot path reads from an httpx request (URL, headers, body, extensions: :class:`_RequestView`, or a real
+httpx/httpx2 ``Request`` when ``_begin`` may rewrite the body), so the span, experiment context and metrics are
+exactly those of the httpx path; the response's ``content`` (aiohttp's ``StreamReader``) is
 then replaced by :class:`_TeeReader`, which hands every byte the app reads to ``Call.feed`` and ends the call
 exactly once: at end of body, on ``release()``/``close()`` before the end, on a read error (re-raised
 untouched) or when the response is garbage-collected.
@@ -32,7 +33,8 @@ from otel_llm.providers import registry
 
 __all__ = ["patch", "unpatch"]
 
-_X_LLM = frozenset(h.lower() for h in (A.HEADER_EXPERIMENT, A.HEADER_VARIANT, A.HEADER_PROMPT_VERSION))
+_CANONICAL = {h.lower(): h for h in (A.HEADER_EXPERIMENT, A.HEADER_VARIANT, A.HEADER_PROMPT_VERSION)}
+_X_LLM = frozenset(_CANONICAL)
 _request_module: Any = None  # httpx2 or httpx: its Request is the shape _transport._begin reads
 
 
@@ -77,6 +79,39 @@ def _recorded_above() -> bool:
     return bool(attrs) and A.LLM_ROUTE in attrs
 
 
+class _URLView:
+    """A yarl URL with the attributes ``_transport._begin`` reads from an httpx URL."""
+
+    __slots__ = ("_url", "host", "path", "port", "query", "scheme")
+
+    def __init__(self, url: Any) -> None:
+        self._url = url
+        self.host = url.host or ""
+        self.port = url.explicit_port
+        self.path = url.path
+        self.query = url.query_string
+        self.scheme = url.scheme
+
+    def __str__(self) -> str:
+        return str(self._url)
+
+
+class _RequestView:
+    """An aiohttp request in the shape ``_transport._begin`` reads: url, headers, body, extensions."""
+
+    __slots__ = ("_content", "extensions", "headers", "url")
+
+    def __init__(self, url: Any, tags: list[tuple[str, str]], body: bytes) -> None:
+        self.url = _URLView(url)
+        self.headers = {_CANONICAL[k.lower()]: v for k, v in tags}  # only X-LLM-* are read (and removed)
+        self._content = body
+        self.extensions: dict[str, Any] = {}
+
+    @property
+    def content(self) -> bytes:
+        return self._content
+
+
 def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -> Call | None:
     """Start recording when the URL is an LLM endpoint. May remove ``X-LLM-*`` headers from ``kwargs``."""
     state = _state.get()
@@ -84,23 +119,25 @@ def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -
         return None
     url = session._build_url(str_or_url)
     path = url.path
-    if registry.match(url.host or "", url.explicit_port, path, state.settings.provider_hosts) is None:
+    provider = registry.match(url.host or "", url.explicit_port, path, state.settings.provider_hosts)
+    if provider is None:
         return None  # not an LLM call: the request is not touched
     if _recorded_above():
-        return None
-    mod = _httpx_module()
-    if mod is None:
         return None
     if kwargs.get("params"):
         url = url.extend_query(kwargs["params"])
     items = _header_items(kwargs.get("headers"))
     tags = [(k, v) for k, v in items if k.lower() in _X_LLM]
-    request = mod.Request(
-        method,
-        str(url),
-        headers=tags,
-        content=_body(session, kwargs.get("data"), kwargs.get("json")),
-    )
+    body = _body(session, kwargs.get("data"), kwargs.get("json"))
+    request: Any
+    if provider.include_usage and state.settings.stream_include_usage and b"stream" in body:
+        # _begin may rewrite this body (include_usage), which it does on an httpx/httpx2 Request only
+        mod = _httpx_module()
+        if mod is None:
+            return None
+        request = mod.Request(method, str(url), headers=tags, content=body)
+    else:
+        request = _RequestView(url, tags, body)  # the same fields, without the cost of building a Request
     begun = _transport._begin(request)
     if begun is None:
         return None
