@@ -16,7 +16,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from otel_llm.evaluation import JudgeSchema, load_schema, read_field_records
 from otel_llm.report import _stats_bridge as bridge
 from otel_llm.report._collect import Collection, Collector
-from otel_llm.report._compare import compare, pair_shadow, sequential_series
+from otel_llm.report._compare import compare, compare_paired, pair_shadow, sequential_series
 from otel_llm.report._figures import variant_figures
 from otel_llm.report._otlp import iter_spans
 from otel_llm.report._srm import srm_block, weights_from_experiments_file
@@ -135,16 +135,42 @@ def report_from_collection(
     srm, srm_result = srm_block(live, split, source)
 
     comparisons: list[dict[str, Any]] = []
+    shadow_comparisons: list[dict[str, Any]] = []
+    shadow_decisions: dict[str, dict[str, Any]] = {}
     sequential: list[dict[str, Any]] = []
     decisions: list[bridge.Decision] = []
-    for name in sorted(live):
-        if name == control:
-            continue
-        rows, verdict = compare(live[control], live[name], name, margins, srm_result)
-        comparisons.extend(rows)
-        sequential.extend(sequential_series(live[control], live[name], name))
-        decisions.append(verdict)
+    bases: list[str] = []
+    srm_failed = srm_result is not None and not srm_result.ok
+    for name in sorted((set(live) | set(shadow)) - {control}):
+        live_verdict: bridge.Decision | None = None
+        if name in live:
+            rows, live_verdict = compare(live[control], live[name], name, margins, srm_result)
+            comparisons.extend(rows)
+            sequential.extend(sequential_series(live[control], live[name], name))
+        paired = compare_paired(live[control], shadow[name], name, margins, srm_result) if name in shadow else None
+        if paired is not None:
+            shadow_rows, shadow_verdict, n_pairs = paired
+            shadow_comparisons.extend(shadow_rows)
+            shadow_decisions[name] = {
+                "decision": shadow_verdict.decision,
+                "reasons": shadow_verdict.reasons,
+                "n_pairs": n_pairs,
+            }
+        if live_verdict is not None and (live_verdict.decision != "hold" or srm_failed or paired is None):
+            decisions.append(live_verdict)
+            bases.append("live")
+        elif paired is not None and srm_failed and srm_result is not None:
+            reason = f"sample ratio mismatch on live traffic (p = {srm_result.p_value:.2g}): no verdict from {name}"
+            decisions.append(bridge.Decision("hold", [reason]))
+            bases.append("live")
+        elif paired is not None:
+            n_live = len(live[name]) if name in live else 0
+            decisions.append(
+                shadow_basis(name, control, shadow_verdict, n_pairs=n_pairs, n_live=n_live, live_verdict=live_verdict)
+            )
+            bases.append("shadow")
     decision, reasons = combine_decisions(decisions, srm_checked=srm_result is not None)
+    decision_basis = "shadow" if "shadow" in bases else "live"
 
     data: dict[str, Any] = {
         "experiment": experiment_id,
@@ -153,11 +179,14 @@ def report_from_collection(
         "comparisons": comparisons,
         "srm": srm,
         "decision": decision,
+        "decision_basis": decision_basis,
         "reasons": reasons,
         "sequential": sequential,
         "shadow": {
             "variants": {name: variant_figures(columns) for name, columns in sorted(shadow.items())},
             "paired": [entry for name, columns in sorted(shadow.items()) for entry in pair_shadow(live, columns, name)],
+            "comparisons": shadow_comparisons,
+            "decisions": shadow_decisions,
         },
         "input": {
             "spans": collection.n_spans,
@@ -170,6 +199,27 @@ def report_from_collection(
         latency_samples={name: _sample(c.arrays()["duration_ms"]) for name, c in sorted(live.items())},
         shadow_latency_samples={name: _sample(c.arrays()["duration_ms"]) for name, c in sorted(shadow.items())},
     )
+
+
+def shadow_basis(
+    variant: str,
+    control: str,
+    verdict: bridge.Decision,
+    *,
+    n_pairs: int,
+    n_live: int,
+    live_verdict: bridge.Decision | None,
+) -> bridge.Decision:
+    """The shadow verdict of one candidate, its reasons prefixed with why the shadow traffic decides."""
+    if live_verdict is None:
+        why = f"{variant} has no live traffic"
+    else:
+        why = f"the live sample of {variant} ({n_live:,} calls) is too small to decide (live verdict: hold)"
+    lead = (
+        f"{variant}: decision based on shadow traffic ({n_pairs:,} pairs: each shadow call of {variant} "
+        f"paired with the {control} primary call of the same request), because {why}"
+    )
+    return bridge.Decision(verdict.decision, [lead, *verdict.reasons], verdict.adjusted_p_values, verdict.significant)
 
 
 def combine_decisions(decisions: list[bridge.Decision], *, srm_checked: bool) -> tuple[str, list[str]]:

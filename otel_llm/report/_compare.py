@@ -92,13 +92,26 @@ def compare(
     part in the decision (and is never significant).
     """
     ca, ka = control.arrays(), candidate.arrays()
+    found = {metric.name: _test(metric.name, ca, ka) for metric in METRICS}
+    return _decide_rows(found, variant, margins, srm, basis="live")
+
+
+def _decide_rows(
+    found: Mapping[str, tuple[float, float, TestResult] | None],
+    variant: str,
+    margins: Mapping[str, float] | None,
+    srm: bridge.SRMResult | None,
+    *,
+    basis: str,
+) -> tuple[list[dict[str, Any]], bridge.Decision]:
+    """Report rows and the :func:`otel_llm.stats.decide` verdict from ``{metric: (control, candidate, test)}``."""
     rows: list[dict[str, Any]] = []
     comparisons: list[bridge.Comparison] = []
     for metric in METRICS:
-        found = _test(metric.name, ca, ka)
-        if found is None:
+        test = found.get(metric.name)
+        if test is None:
             continue
-        control_value, candidate_value, result = found
+        control_value, candidate_value, result = test
         margin = (margins or {}).get(metric.name, metric.margin)
         absolute_margin = margin * abs(control_value) if metric.relative else margin
         rows.append(
@@ -114,6 +127,7 @@ def compare(
                 "higher_is_better": metric.higher_is_better,
                 "guardrail": metric.guardrail,
                 "margin": num(absolute_margin),
+                "basis": basis,
             }
         )
         figures = (control_value, candidate_value, result.estimate, result.ci_low, result.ci_high, result.p_value)
@@ -137,6 +151,119 @@ def compare(
         row["p_value_holm"] = num(decision.adjusted_p_values.get(row["metric"], row["p_value"]))
         row["significant"] = decision.significant.get(row["metric"], False)
     return rows, decision
+
+
+def _ratio_test(
+    num_p: npt.NDArray[np.float64],
+    den_p: npt.NDArray[np.float64],
+    num_s: npt.NDArray[np.float64],
+    den_s: npt.NDArray[np.float64],
+) -> tuple[float, float, TestResult] | None:
+    """Pooled rate (sum of numerators over sum of denominators) of each side over the same pairs, and the paired
+    bootstrap of shadow minus primary. Resampling whole pairs accounts for fields clustered within a call."""
+    total_p, total_s = float(den_p.sum()), float(den_s.sum())
+    if den_p.size < 2 or total_p <= 0 or total_s <= 0:
+        return None
+    value_p, value_s = float(num_p.sum()) / total_p, float(num_s.sum()) / total_s
+
+    def replicate(rows: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shadow = num_s[rows].sum(axis=1) / den_s[rows].sum(axis=1)
+            primary = num_p[rows].sum(axis=1) / den_p[rows].sum(axis=1)
+        diff: npt.NDArray[np.float64] = np.asarray(shadow - primary, dtype=np.float64)
+        kept: npt.NDArray[np.float64] = diff[np.isfinite(diff)]
+        return kept  # a resample with no denominator (no null field at all) says nothing
+
+    result = bridge.paired_bootstrap(den_p.size, replicate, value_s - value_p)
+    return None if result is None else (value_p, value_s, result)
+
+
+def paired_tests(pa: Arrays, p_rows: npt.NDArray[Any], sa: Arrays, s_rows: npt.NDArray[Any]) -> dict[str, Any]:
+    """``{metric: (control-as-primary, candidate-as-shadow, paired test)}`` over matched calls of the same traces.
+
+    Rates (field accuracy, hallucination on null-reference fields, schema pass) are pooled over the pairs where
+    both calls were judged (checked), error rate over every pair, cost per 1k over pairs where both calls carry a
+    cost; latency p50/p99 over every pair. All intervals are paired bootstraps over requests.
+    """
+    found: dict[str, tuple[float, float, TestResult] | None] = {}
+    ones = np.ones(p_rows.size)
+    found["error_rate"] = _ratio_test(
+        pa["error"][p_rows].astype(np.float64), ones, sa["error"][s_rows].astype(np.float64), ones
+    )
+    lat_p, lat_s = pa["duration_ms"][p_rows], sa["duration_ms"][s_rows]
+    for metric, q in (("latency_p50", 50.0), ("latency_p99", 99.0)):
+        if lat_p.size < 2:
+            found[metric] = None
+            continue
+
+        def replicate(rows: npt.NDArray[np.intp], q: float = q) -> npt.NDArray[np.float64]:
+            diff: npt.NDArray[np.float64] = np.percentile(lat_s[rows], q, axis=1) - np.percentile(
+                lat_p[rows], q, axis=1
+            )
+            return diff
+
+        value_p, value_s = float(np.percentile(lat_p, q)), float(np.percentile(lat_s, q))
+        result = bridge.paired_bootstrap(lat_p.size, replicate, value_s - value_p)
+        found[metric] = None if result is None else (value_p, value_s, result)
+    cost_p, cost_s = pa["cost"][p_rows], sa["cost"][s_rows]
+    priced = ~np.isnan(cost_p) & ~np.isnan(cost_s)
+    count = np.ones(int(priced.sum()))
+    found["cost_per_1k_requests_usd"] = _ratio_test(cost_p[priced] * 1000.0, count, cost_s[priced] * 1000.0, count)
+
+    def judged_column(arrays: Arrays, rows: npt.NDArray[Any], name: str) -> npt.NDArray[np.float64]:
+        column: npt.NDArray[np.float64] = arrays[name][rows].astype(np.float64)
+        return column
+
+    judged = (
+        (pa["fields_total"][p_rows] >= 0)
+        & (sa["fields_total"][s_rows] >= 0)
+        & (pa["null_fields"][p_rows] >= 0)
+        & (sa["null_fields"][s_rows] >= 0)
+        & (pa["null_filled"][p_rows] >= 0)
+        & (sa["null_filled"][s_rows] >= 0)
+    )
+    jp, js = p_rows[judged], s_rows[judged]
+    found["field_accuracy"] = _ratio_test(
+        judged_column(pa, jp, "fields_correct"),
+        judged_column(pa, jp, "fields_total"),
+        judged_column(sa, js, "fields_correct"),
+        judged_column(sa, js, "fields_total"),
+    )
+    found["hallucination_rate"] = _ratio_test(
+        judged_column(pa, jp, "null_filled"),
+        judged_column(pa, jp, "null_fields"),
+        judged_column(sa, js, "null_filled"),
+        judged_column(sa, js, "null_fields"),
+    )
+    checked = (pa["schema_valid"][p_rows] >= 0) & (sa["schema_valid"][s_rows] >= 0)
+    ones = np.ones(int(checked.sum()))
+    found["schema_pass_rate"] = _ratio_test(
+        pa["schema_valid"][p_rows[checked]].astype(np.float64),
+        ones,
+        sa["schema_valid"][s_rows[checked]].astype(np.float64),
+        ones,
+    )
+    return found
+
+
+def compare_paired(
+    control: Columns,
+    shadow: Columns,
+    variant: str,
+    margins: Mapping[str, float] | None = None,
+    srm: bridge.SRMResult | None = None,
+) -> tuple[list[dict[str, Any]], bridge.Decision, int] | None:
+    """Shadow variant ``variant`` against the control on the same requests: each shadow call is paired with the
+    control's primary call of the same trace. Rows as :func:`compare` (``basis: "shadow-paired"``, ``n_pairs``),
+    the verdict of :func:`otel_llm.stats.decide` on them, and the number of pairs; ``None`` without pairs."""
+    pa, sa = control.arrays(), shadow.arrays()
+    p_rows, s_rows = match_pairs(pa, sa)
+    if p_rows.size < 2:
+        return None
+    rows, decision = _decide_rows(paired_tests(pa, p_rows, sa, s_rows), variant, margins, srm, basis="shadow-paired")
+    for row in rows:
+        row["n_pairs"] = int(p_rows.size)
+    return rows, decision, int(p_rows.size)
 
 
 def sequential_series(control: Columns, candidate: Columns, variant: str, looks: int = 20) -> list[dict[str, Any]]:
@@ -194,27 +321,28 @@ def sequential_series(control: Columns, candidate: Columns, variant: str, looks:
     return series
 
 
+def match_pairs(pa: Arrays, sa: Arrays) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Row indices ``(primary rows, shadow rows)`` of shadow calls matched to a primary call of the same trace."""
+    primary_rows = np.flatnonzero(pa["route"] == ROUTE_PRIMARY)
+    keys = trace_keys(pa)[primary_rows]
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    if sorted_keys.size == 0:
+        return np.empty(0, np.intp), np.empty(0, np.intp)
+    position = np.searchsorted(sorted_keys, trace_keys(sa))
+    position[position >= sorted_keys.size] = 0
+    candidate_rows = primary_rows[order[position]]
+    matched = (pa["trace_hi"][candidate_rows] == sa["trace_hi"]) & (pa["trace_lo"][candidate_rows] == sa["trace_lo"])
+    return candidate_rows[matched], np.flatnonzero(matched)
+
+
 def pair_shadow(primaries: Mapping[str, Columns], shadow: Columns, shadow_variant: str) -> list[dict[str, Any]]:
     """Pair each shadow call with the live primary call of the same trace; one entry per primary variant."""
     sa = shadow.arrays()
-    shadow_keys = trace_keys(sa)
     out = []
     for primary_variant, columns in sorted(primaries.items()):
         pa = columns.arrays()
-        primary_rows = np.flatnonzero(pa["route"] == ROUTE_PRIMARY)
-        keys = trace_keys(pa)[primary_rows]
-        order = np.argsort(keys, kind="stable")
-        sorted_keys = keys[order]
-        if sorted_keys.size == 0:
-            continue
-        position = np.searchsorted(sorted_keys, shadow_keys)
-        position[position >= sorted_keys.size] = 0
-        candidate_rows = primary_rows[order[position]]
-        matched = (pa["trace_hi"][candidate_rows] == sa["trace_hi"]) & (
-            pa["trace_lo"][candidate_rows] == sa["trace_lo"]
-        )
-        p_rows = candidate_rows[matched]
-        s_rows = np.flatnonzero(matched)
+        p_rows, s_rows = match_pairs(pa, sa)
         if p_rows.size == 0:
             continue
         out.append(_paired_figures(pa, p_rows, sa, s_rows, primary=primary_variant, shadow=shadow_variant))

@@ -9,6 +9,7 @@ so that the report has one import for statistics.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +41,7 @@ __all__ = [
     "compare_rates",
     "decide",
     "mean_ci",
+    "paired_bootstrap",
     "paired_mean",
     "percentile_ci",
     "rate_ci",
@@ -118,3 +120,48 @@ def paired_mean(differences: FloatArray) -> TestResult | None:
     t_crit = float(scipy_stats.t.isf(0.025, n - 1))
     p_value = float(2 * scipy_stats.t.sf(abs(mean / se), n - 1))
     return TestResult(mean, mean - t_crit * se, mean + t_crit * se, min(1.0, p_value))
+
+
+IndexRows = npt.NDArray[np.intp]
+
+
+def paired_bootstrap(
+    n: int,
+    replicate: Callable[[IndexRows], FloatArray],
+    estimate: float,
+    *,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> TestResult | None:
+    """Bootstrap over *pairs* (one request seen by both variants): a whole pair is resampled, so per-call
+    correlation between the two variants and the clustering of fields within a call are kept.
+
+    ``replicate`` gets a ``(resamples, n)`` array of pair indices and returns the statistic (shadow minus
+    primary) for each row. The interval is the expanded percentile interval (as :func:`otel_llm.stats.
+    bootstrap_diff`, same tail rule, n = pairs) and the p-value the matching achieved significance level, floored
+    at the bootstrap's resolution. Rows may drop resamples where the statistic is undefined (a ratio with no
+    denominator); ``None`` with fewer than two pairs or fewer than 100 usable resamples.
+    """
+    if n < 2:
+        return None
+    resamples = int(min(_MAX_RESAMPLES, max(_MIN_RESAMPLES, _BOOTSTRAP_BUDGET // n)))
+    rng = np.random.default_rng(seed)
+    per_chunk = max(1, 4_000_000 // n)
+    parts = []
+    done = 0
+    while done < resamples:
+        size = min(per_chunk, resamples - done)
+        parts.append(np.asarray(replicate(rng.integers(0, n, size=(size, n))), dtype=np.float64))
+        done += size
+    diffs = np.concatenate(parts)
+    if diffs.size < 100:
+        return None
+    alpha = 1 - confidence
+    t_crit = float(scipy_stats.t.isf(alpha / 2, n - 1))
+    tail = float(scipy_stats.norm.cdf(-math.sqrt(n / (n - 1)) * t_crit))
+    low, high = np.quantile(diffs, [tail, 1 - tail])
+    below = (int(np.count_nonzero(diffs <= 0)) + 1) / (diffs.size + 1)
+    above = (int(np.count_nonzero(diffs >= 0)) + 1) / (diffs.size + 1)
+    z = float(scipy_stats.norm.isf(min(below, above, 0.5)))
+    p_value = float(2 * scipy_stats.t.sf(z / math.sqrt(n / (n - 1)), n - 1))
+    return TestResult(float(estimate), float(low), float(high), min(1.0, p_value))
