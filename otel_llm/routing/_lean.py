@@ -29,6 +29,47 @@ from typing import Any
 import h11
 
 _HOP = {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"te"}
+_RESOLVE_TTL_S = 30.0  # a shadow copy that must reconnect (a resetting candidate) does not resolve every time
+
+
+class _Resolver:
+    """``getaddrinfo`` results per (host, port), kept ``_RESOLVE_TTL_S`` seconds.
+
+    Measured here: with a candidate that resets every connection, resolving on every reconnect was the largest
+    single cost of a sync shadow copy. Thread-safe enough for its use: a race only resolves twice.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int], tuple[float, list[Any]]] = {}
+
+    def lookup(self, host: str, port: int) -> list[Any] | None:
+        hit = self._cache.get((host, port))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def store(self, host: str, port: int, infos: list[Any]) -> list[Any]:
+        self._cache[(host, port)] = (time.monotonic() + _RESOLVE_TTL_S, infos)
+        return infos
+
+    def create_connection(
+        self, address: tuple[str, int], timeout: float | None = None, source_address: Any = None
+    ) -> socket.socket:
+        """``socket.create_connection`` with cached resolution (``http.client`` calls it to connect)."""
+        host, port = address
+        infos = self.lookup(host, port) or self.store(host, port, socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        error: OSError | None = None
+        for family, type_, proto, _name, sockaddr in infos:
+            sock = socket.socket(family, type_, proto)
+            try:
+                sock.settimeout(timeout)
+                if source_address is not None:
+                    sock.bind(source_address)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            return sock
+        raise error if error is not None else OSError(f"getaddrinfo returned nothing for {host}")
 
 
 def _target(url: Any) -> tuple[str, str, int, str]:
@@ -49,6 +90,7 @@ class LeanSync:
         self._active: dict[int, http.client.HTTPConnection] = {}
         self._all: set[http.client.HTTPConnection] = set()
         self._ssl: ssl.SSLContext | None = None
+        self._resolver = _Resolver()
 
     def _conn(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
         cache_: dict[tuple[str, str, int], http.client.HTTPConnection] | None = getattr(self._local, "c", None)
@@ -63,6 +105,7 @@ class LeanSync:
                 conn = http.client.HTTPSConnection(host, port, timeout=self.timeout_s, context=self._ssl)
             else:
                 conn = http.client.HTTPConnection(host, port, timeout=self.timeout_s)
+            conn._create_connection = self._resolver.create_connection  # type: ignore[attr-defined]
             cache_[key] = conn
             with self._lock:
                 self._all.add(conn)
@@ -164,6 +207,24 @@ class LeanAsync:
 
     def __init__(self) -> None:
         self._ssl: ssl.SSLContext | None = None
+        self._resolver = _Resolver()
+
+    async def _open(
+        self, host: str, port: int, ctx: ssl.SSLContext | None
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        infos = self._resolver.lookup(host, port)
+        if infos is None:
+            loop = asyncio.get_running_loop()
+            infos = self._resolver.store(host, port, await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        error: OSError | None = None
+        for family, _type, _proto, _name, sockaddr in infos:
+            try:
+                return await asyncio.open_connection(
+                    sockaddr[0], sockaddr[1], family=family, ssl=ctx, server_hostname=host if ctx else None
+                )
+            except OSError as exc:
+                error = exc
+        raise error if error is not None else OSError(f"getaddrinfo returned nothing for {host}")
 
     async def handle_async_request(self, request: Any) -> Any:
         scheme, host, port, path = _target(request.url)
@@ -173,7 +234,7 @@ class LeanAsync:
                 self._ssl = ssl.create_default_context()
             ctx = self._ssl
         body = await request.aread()
-        reader, writer = await asyncio.open_connection(host, port, ssl=ctx)
+        reader, writer = await self._open(host, port, ctx)
         try:
             conn = h11.Connection(h11.CLIENT)
             headers = [(k, v) for k, v in request.headers.raw if k.lower() not in _HOP]
