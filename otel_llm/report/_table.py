@@ -59,27 +59,36 @@ def _figures_table(title: str, variants: dict[str, Any]) -> Table:
     return table
 
 
+def _comparison_table(title: str, rows: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
+    for column in ("variant", "metric", "control", "candidate", "delta", "95% CI", "p (Holm)", ""):
+        table.add_column(column, justify="left" if column in {"variant", "metric"} else "right")
+    for row in rows:
+        table.add_row(
+            row["variant"],
+            row["metric"],
+            _g(row["control"]),
+            _g(row["candidate"]),
+            _g(row["delta"], "{:+.4g}"),
+            f"[{_g(row['ci_low'])}, {_g(row['ci_high'])}]",
+            _g(row["p_value_holm"], "{:.3g}"),
+            "significant" if row["significant"] else "",
+        )
+    return table
+
+
+def _g(value: Any, fmt: str = "{:.4g}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
 def print_table(report: Report, console: Console | None = None) -> None:
     console = console or Console()
     data = report.data
     console.print(_figures_table(f"Experiment {data['experiment']} — live traffic", data["variants"]))
     if data["comparisons"]:
-        table = Table(title=f"Candidate vs control ({data['control']}), Holm-corrected")
-        for column in ("variant", "metric", "control", "candidate", "delta", "95% CI", "p (Holm)", ""):
-            table.add_column(column, justify="left" if column in {"variant", "metric"} else "right")
-        for row in data["comparisons"]:
-            fmt = "{:.4g}"
-            table.add_row(
-                row["variant"],
-                row["metric"],
-                fmt.format(row["control"]),
-                fmt.format(row["candidate"]),
-                f"{row['delta']:+.4g}",
-                f"[{row['ci_low']:.4g}, {row['ci_high']:.4g}]",
-                f"{row['p_value_holm']:.3g}",
-                "significant" if row["significant"] else "",
-            )
-        console.print(table)
+        console.print(
+            _comparison_table(f"Candidate vs control ({data['control']}), live, Holm-corrected", data["comparisons"])
+        )
     if data["shadow"]["variants"]:
         console.print(_figures_table("Shadow traffic (never in the live figures)", data["shadow"]["variants"]))
         for pair in data["shadow"]["paired"]:
@@ -92,10 +101,19 @@ def print_table(report: Report, console: Console | None = None) -> None:
             if accuracy:
                 text += f", field accuracy {_pct(accuracy['shadow'])} vs {_pct(accuracy['primary'])}"
             console.print(text)
+        if data["shadow"].get("comparisons"):
+            rows = data["shadow"]["comparisons"]
+            title = (
+                f"Candidate as shadow vs {data['control']} as primary, same requests "
+                f"({rows[0]['n_pairs']:,} pairs, paired bootstrap), Holm-corrected"
+            )
+            console.print(_comparison_table(title, rows))
     srm = data["srm"]
     srm_text = "not checked" if srm["ok"] is None else f"p = {srm['p_value']:.3g} ({'ok' if srm['ok'] else 'MISMATCH'})"
     console.print(f"SRM: {srm_text}")
     style = _DECISION_STYLE.get(data["decision"], "bold")
-    console.print(f"Decision: [{style}]{data['decision'].upper()}[/{style}]")
+    basis = data.get("decision_basis", "live")
+    basis_text = "shadow traffic (live sample too small)" if basis == "shadow" else "live traffic"
+    console.print(f"Decision: [{style}]{data['decision'].upper()}[/{style}] — based on {basis_text}")
     for reason in data["reasons"]:
         console.print(f"  • {reason}", highlight=False)
