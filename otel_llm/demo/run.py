@@ -72,6 +72,79 @@ def _pct(x: float | None) -> str:
 
 
 def verdict_paragraph(data: dict[str, Any], pii_leaks: int) -> str:
+    """The seed's terms (accuracy gain, cost cut, latency, null-field hallucination risk, then the verdict and its
+    basis), from the report's paired shadow comparisons with their 95 % intervals when there are any, else from
+    the per-variant figures."""
+    paired = [row for row in (data.get("shadow") or {}).get("comparisons", []) if row.get("variant") == "candidate"]
+    if not paired:
+        return _verdict_from_figures(data, pii_leaks)
+    rows = {row["metric"]: row for row in paired}
+    n_pairs = int(paired[0].get("n_pairs", 0))
+
+    def ok(row: dict[str, Any]) -> bool:
+        keys = ("control", "candidate", "delta", "ci_low", "ci_high")
+        return all(isinstance(row.get(k), int | float) for k in keys)
+
+    def points(x: float) -> str:
+        return f"{x * 100:+.2f}"
+
+    def usd(x: float) -> str:
+        return f"{'-' if x < 0 else '+'}${abs(x):.3f}"
+
+    parts = []
+    acc = rows.get("field_accuracy")
+    if acc is not None and ok(acc):
+        parts.append(
+            f"field accuracy {_pct(acc['control'])} → {_pct(acc['candidate'])} ({points(acc['delta'])} points, "
+            f"95 % CI {points(acc['ci_low'])} to {points(acc['ci_high'])})"
+        )
+    cost = rows.get("cost_per_1k_requests_usd")
+    if cost is not None and ok(cost) and cost["control"]:
+        parts.append(
+            f"cost ${cost['control']:.2f} → ${cost['candidate']:.2f} per 1k requests "
+            f"({cost['delta'] / cost['control'] * 100:+.0f} %; Δ {usd(cost['delta'])}, "
+            f"CI {usd(cost['ci_low'])} to {usd(cost['ci_high'])})"
+        )
+    latency = []
+    for metric, label in (("latency_p50", "p50"), ("latency_p99", "p99")):
+        row = rows.get(metric)
+        if row is not None and ok(row) and row["control"]:
+            latency.append(
+                f"{label} {row['control']:.0f} → {row['candidate']:.0f} ms "
+                f"({row['delta'] / row['control'] * 100:+.0f} %; Δ {row['delta']:+.0f} ms, "
+                f"CI {row['ci_low']:+.0f} to {row['ci_high']:+.0f})"
+            )
+    if latency:
+        parts.append("latency " + ", ".join(latency) + " (measured, time-compressed)")
+    risk = ""
+    hal = rows.get("hallucination_rate")
+    if hal is not None and ok(hal):
+        margin = hal.get("margin")
+        beyond = f"; the guardrail allows {points(margin)}" if isinstance(margin, int | float) else ""
+        risk = (
+            f" The risk is on null fields: the candidate fills in {hal['candidate'] * 100:.2f} % of fields the "
+            f"document does not state, against {hal['control'] * 100:.2f} % for control ({points(hal['delta'])} points, "
+            f"CI {points(hal['ci_low'])} to {points(hal['ci_high'])}{beyond})."
+        )
+    v = data.get("variants", {})
+    split = ", ".join(f"{n} {v.get(n, {}).get('requests', 0)}" for n in ("control", "candidate"))
+    decision = str(data.get("decision", "hold"))
+    basis = data.get("decision_basis", "live")
+    basis_text = f"based on shadow traffic ({n_pairs:,} pairs)" if basis == "shadow" else "based on live traffic"
+    reasons = [r for r in data.get("reasons", []) if "decision based on shadow traffic" not in r]
+    why = "; ".join(reasons[:3])
+    return (
+        f"Shadow test of {EXPERIMENT_ID} on {n_pairs:,} requests mirrored to the candidate and paired with the "
+        f"control's answer to the same request (live split {split}): "
+        + "; ".join(parts)
+        + "."
+        + risk
+        + f" PII found in exported spans: {pii_leaks}. Verdict: {decision.upper()}, {basis_text}"
+        + (f" — {why}." if why else ".")
+    )
+
+
+def _verdict_from_figures(data: dict[str, Any], pii_leaks: int) -> str:
     v = data["variants"]
     c, k = v.get("control", {}), v.get("candidate", {})
     shadow = (data.get("shadow") or {}).get("variants", {}).get("candidate", {})
