@@ -123,8 +123,8 @@ def verdict_paragraph(data: dict[str, Any], pii_leaks: int) -> str:
         beyond = f"; the guardrail allows {points(margin)}" if isinstance(margin, int | float) else ""
         risk = (
             f" The risk is on null fields: the candidate fills in {hal['candidate'] * 100:.2f} % of fields the "
-            f"document does not state, against {hal['control'] * 100:.2f} % for control ({points(hal['delta'])} points, "
-            f"CI {points(hal['ci_low'])} to {points(hal['ci_high'])}{beyond})."
+            f"document does not state, against {hal['control'] * 100:.2f} % for control "
+            f"({points(hal['delta'])} points, CI {points(hal['ci_low'])} to {points(hal['ci_high'])}{beyond})."
         )
     v = data.get("variants", {})
     split = ", ".join(f"{n} {v.get(n, {}).get('requests', 0)}" for n in ("control", "candidate"))
