@@ -147,7 +147,8 @@ def report_from_collection(
             rows, live_verdict = compare(live[control], live[name], name, margins, srm_result)
             comparisons.extend(rows)
             sequential.extend(sequential_series(live[control], live[name], name))
-        paired = compare_paired(live[control], shadow[name], name, margins, srm_result) if name in shadow else None
+        # SRM is a check of live assignment; it is applied below, so shadow.decisions shows the shadow evidence.
+        paired = compare_paired(live[control], shadow[name], name, margins) if name in shadow else None
         if paired is not None:
             shadow_rows, shadow_verdict, n_pairs = paired
             shadow_comparisons.extend(shadow_rows)
@@ -214,7 +215,7 @@ def shadow_basis(
     if live_verdict is None:
         why = f"{variant} has no live traffic"
     else:
-        why = f"the live sample of {variant} ({n_live:,} calls) is too small to decide (live verdict: hold)"
+        why = f"the live comparison of {variant} ({n_live:,} calls) is inconclusive (live verdict: hold)"
     lead = (
         f"{variant}: decision based on shadow traffic ({n_pairs:,} pairs: each shadow call of {variant} "
         f"paired with the {control} primary call of the same request), because {why}"

@@ -215,6 +215,8 @@ def test_shadow_block_is_separate_and_paired_by_trace(report: dict, scenario) ->
 
 def test_json_has_the_spec_shape(report: dict) -> None:
     assert set(report) >= {"experiment", "variants", "comparisons", "srm", "decision", "reasons", "shadow"}
+    assert report["decision_basis"] in {"live", "shadow"}
+    assert set(report["shadow"]) >= {"variants", "paired", "comparisons", "decisions"}
     figures = report["variants"]["control"]
     assert set(figures) >= {
         "requests",
@@ -367,6 +369,8 @@ def test_significance_and_verdict_come_from_stats_decide(report: dict) -> None:
     assert all(row["p_value_holm"] == row["p_value"] for row in rows.values())
     # Injected: the candidate hallucinates 15 % against 5 %, far beyond the 0.5-point margin -> rollback.
     assert rows["hallucination_rate"]["significant"] and report["decision"] == "rollback"
+    # A decisive live verdict stands even though paired shadow comparisons exist.
+    assert report["decision_basis"] == "live" and report["shadow"]["comparisons"]
 
 
 def test_primary_metric_significantly_worse_rolls_back(tmp_path: Path) -> None:
