@@ -31,7 +31,7 @@ Decision rule (``decision``, ``decision_basis``), per candidate, then the worst 
 Shadow calls are the candidate's answers to the control's requests, measured but never served; they are the
 seed's shadow test. Looking at shadow only after an inconclusive live look is a second look at the question,
 so in the worst case the overall false-ship rate can be up to twice that of a single look. ``shadow.decisions`` keeps
-the shadow verdict of every shadow variant even when the live verdict is used.
+the shadow verdict of every shadow variant (without the live SRM check) even when the live verdict is used.
 """
 
 from __future__ import annotations
