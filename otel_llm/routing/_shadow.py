@@ -40,8 +40,10 @@ Send = Callable[[Any], Any]
 @dataclass(slots=True, eq=False)  # identity hash: jobs live in a set
 class _Job:
     experiment_id: str
-    make_request: Callable[[], Any]  # builds the copy in the worker, off the app's request path
-    tags: exp_ctx.ExperimentContext
+    variant: str
+    # Builds the copy and its tags in the worker, off the app's request path (and, for async apps, while the
+    # primary is waiting on the network).
+    start: Callable[[], tuple[Any, exp_ctx.ExperimentContext]]
     context: contextvars.Context
     thread: int | None = None
     cancelled: bool = False
@@ -71,7 +73,7 @@ class ShadowPool:
                 self._jobs.add(job)
                 admitted = True
         if not admitted:
-            self._on_drop(job.experiment_id, job.tags.variant or "")
+            self._on_drop(job.experiment_id, job.variant)
         return admitted
 
     def _release(self, job: _Job) -> None:
@@ -114,10 +116,15 @@ class ShadowPool:
         job.thread = threading.get_ident()
         if job.cancelled:
             return
+        try:
+            request, tags = job.start()
+        except Exception as exc:
+            _log.debug("shadow copy for %s not built: %r", job.experiment_id, exc)
+            job.thread = None
+            return
         token = otel_context.attach(baggage.set_baggage(A.BAGGAGE_SHADOW, "true"))
         try:
-            request = job.make_request()
-            with exp_ctx.use(job.tags):
+            with exp_ctx.use(tags):
                 response = send.handle_request(request)
                 try:
                     for _chunk in response.stream:
@@ -145,10 +152,14 @@ class ShadowPool:
         return True
 
     async def _run_async(self, job: _Job, send: Any, timeout_s: float) -> None:
+        try:
+            request, tags = job.start()
+        except Exception as exc:
+            _log.debug("shadow copy for %s not built: %r", job.experiment_id, exc)
+            return
         token = otel_context.attach(baggage.set_baggage(A.BAGGAGE_SHADOW, "true"))
         try:
-            request = job.make_request()
-            with exp_ctx.use(job.tags):
+            with exp_ctx.use(tags):
                 async with asyncio.timeout(timeout_s):
                     response = await send.handle_async_request(request)
                     try:

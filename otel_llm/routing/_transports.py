@@ -94,6 +94,9 @@ class AsyncRouterTransport(_Base):
             return await self._inner.handle_async_request(request)
         mod = self._mod
         primary = router.build(mod, request, plan, plan.served)
+        # Fired before the primary is sent: the shadow task's first step runs when the primary first awaits the
+        # network, so the copy's CPU work overlaps the primary's wait instead of the app's response handling.
+        self._shadow(request, primary, plan)
         t0 = time.perf_counter()
         try:
             with exp_ctx.use(plan.tags(plan.served, plan.route)):
@@ -101,14 +104,12 @@ class AsyncRouterTransport(_Base):
         except Exception as exc:
             trigger = router.trigger(mod, None, exc)
             router.outcome(plan, plan.served, trigger, None, time.perf_counter() - t0)
-            self._shadow(request, primary, plan)
             alt = router.fallback_for(plan, trigger)
             if alt is None:
                 raise
             return await self._fallback(request, plan, alt)
         trigger = router.trigger(mod, response.status_code, None)
         router.outcome(plan, plan.served, trigger, response.status_code, time.perf_counter() - t0)
-        self._shadow(request, primary, plan)
         alt = router.fallback_for(plan, trigger)
         if alt is None:
             return response

@@ -8,7 +8,6 @@ with httpx, httpx2 or both.
 from __future__ import annotations
 
 import contextvars
-import functools
 import json
 import logging
 import os
@@ -241,25 +240,31 @@ class Router:
         assert plan.shadow is not None
         assert plan.compiled.exp.shadow is not None
         cfg = plan.compiled.exp.shadow
-        span_ctx = primary.extensions.get(SPAN_CONTEXT_EXTENSION) if primary is not None else None
-        links = (Link(span_ctx),) if span_ctx is not None and span_ctx.is_valid else ()
-        tags = exp_ctx.ExperimentContext(
-            experiment_id=plan.compiled.exp.id,
-            variant=plan.shadow.name,
-            prompt_version=plan.shadow.prompt_version,
-            subject_hash=plan.subject_hash,
-            subject_random=plan.subject_random,
-            route=A.ROUTE_SHADOW,
-            shadow=True,
-            links=links,
-        )
-        ctx = contextvars.copy_context()
-        if span_ctx is not None and links and not trace.get_current_span().get_span_context().is_valid:
-            # No app span to share: the shadow joins the primary's trace as its child (SPEC §7.4: same trace).
-            ctx.run(otel_context.attach, trace.set_span_in_context(trace.NonRecordingSpan(span_ctx)))
-        # The copy itself is built in the shadow worker, off the app's request path.
-        make = functools.partial(_requests.shadow_request, mod, request, plan)
-        return _Job(plan.compiled.exp.id, make, tags, ctx), cfg.max_in_flight, cfg.timeout_s
+        shadow = plan.shadow
+
+        def start() -> tuple[Any, exp_ctx.ExperimentContext]:
+            # Runs in the shadow worker, in the job's copy of the app's context, once the primary's span exists
+            # (sync: the copy is fired after the primary returned; async: the task's first step runs only when
+            # the primary's send first awaits, after the instrumentation started its span).
+            span_ctx = primary.extensions.get(SPAN_CONTEXT_EXTENSION) if primary is not None else None
+            links = (Link(span_ctx),) if span_ctx is not None and span_ctx.is_valid else ()
+            if span_ctx is not None and links and not trace.get_current_span().get_span_context().is_valid:
+                # No app span to share: the shadow joins the primary's trace as its child (SPEC §7.4: same trace).
+                otel_context.attach(trace.set_span_in_context(trace.NonRecordingSpan(span_ctx)))
+            tags = exp_ctx.ExperimentContext(
+                experiment_id=plan.compiled.exp.id,
+                variant=shadow.name,
+                prompt_version=shadow.prompt_version,
+                subject_hash=plan.subject_hash,
+                subject_random=plan.subject_random,
+                route=A.ROUTE_SHADOW,
+                shadow=True,
+                links=links,
+            )
+            return _requests.shadow_request(mod, request, plan), tags
+
+        job = _Job(plan.compiled.exp.id, shadow.name, start, contextvars.copy_context())
+        return job, cfg.max_in_flight, cfg.timeout_s
 
     def fire_shadow(self, mod: ModuleType, request: Any, primary: Any, plan: Plan, is_async: bool) -> None:
         """Start the shadow copy; never raises and never blocks on the candidate."""
