@@ -113,7 +113,7 @@ def print_table(report: Report, console: Console | None = None) -> None:
     console.print(f"SRM: {srm_text}")
     style = _DECISION_STYLE.get(data["decision"], "bold")
     basis = data.get("decision_basis", "live")
-    basis_text = "shadow traffic (live sample too small)" if basis == "shadow" else "live traffic"
+    basis_text = "shadow traffic (live comparison inconclusive)" if basis == "shadow" else "live traffic"
     console.print(f"Decision: [{style}]{data['decision'].upper()}[/{style}] — based on {basis_text}")
     for reason in data["reasons"]:
         console.print(f"  • {reason}", highlight=False)
