@@ -506,7 +506,19 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {j['leaks']} | {s['close_s'] * 1e3:.0f} ms ({s['shadows_in_flight_at_close']} in flight) "
             f"| {'pass' if j['pass'] else 'MISS'}{' (A/A noise ≥ target)' if noisy else ''} |"
         )
-    lines += ["", f"Overall: **{'all pass' if result['pass'] else 'target missed'}**.", ""]
+    load = m.get("loadavg")
+    lines += [
+        "",
+        f"Overall: **{'all pass' if result['pass'] else 'target missed'}**.",
+        "",
+        f"Notes: p99 over {m['calls_per_arm']} calls is about the {max(1, m['calls_per_arm'] // 100)}th-worst "
+        "call, so one stall of the machine moves it; read it next to its A/A. *Paired by round* is the median "
+        "over rounds of (batch median on − batch median off). Copies that reached the candidate include the "
+        "warm-up and the last batch left in flight for `close()`; at `max_in_flight` 32 a 10 s or never-ending "
+        "candidate keeps 32 copies busy and the rest are dropped and counted."
+        + (f" Machine load average (1 min) at start / end: {load[0]:.1f} / {load[1]:.1f}." if load else ""),
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -548,6 +560,7 @@ def main(argv: list[str] | None = None) -> int:
     pinned = args.pin and ncpu >= 2 and hasattr(os, "sched_setaffinity")
     wanted = [tuple(x.split(":", 1)) for x in args.only.split(",") if x] or [(a, m) for a in APPS for m in MODES]
     t_start = time.monotonic()
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     server, port = start_server(ncpu - 1 if pinned else None)
     scenarios: list[dict[str, Any]] = []
     failed = False
@@ -602,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
             "batch": args.batch,
             "pinning": "app CPU 0, server CPU last" if pinned else "none",
             "total_s": time.monotonic() - t_start,
+            "loadavg": [load_start, os.getloadavg()[0]] if load_start is not None else None,
             "shadow": SHADOW,
             "target": {"relative": TARGET_REL, "absolute_ms": TARGET_ABS_MS},
         },
