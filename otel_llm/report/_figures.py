@@ -46,6 +46,36 @@ def rate(successes: int, n: int) -> tuple[float | None, list[float | None] | Non
     return successes / n, interval(bridge.rate_ci(successes, n))
 
 
+def clustered_rate(
+    successes: npt.NDArray[Any], totals: npt.NDArray[Any]
+) -> tuple[float | None, list[float | None] | None]:
+    """A rate over fields pooled from calls, with a Wilson interval on the effective sample size.
+
+    Fields of one call are not independent (one document, one answer), so a plain Wilson interval over fields is
+    too narrow. The ratio estimator's cluster-robust variance gives the design effect (Kish); the interval is
+    Wilson's at ``n_fields / design_effect``, never narrower than the plain one.
+    """
+    keep = totals > 0
+    x = successes[keep].astype(float)
+    m = totals[keep].astype(float)
+    n_fields = float(m.sum())
+    if n_fields == 0:
+        return None, None
+    p = float(x.sum()) / n_fields
+    k = int(m.size)
+    deff = 1.0
+    if k > 1 and 0.0 < p < 1.0:
+        resid = x - p * m
+        var_cluster = k / (k - 1) * float((resid**2).sum()) / n_fields**2
+        var_binomial = p * (1 - p) / n_fields
+        deff = max(1.0, var_cluster / var_binomial)
+    n_eff = n_fields / deff
+    z = 1.959963984540054
+    centre = (p + z * z / (2 * n_eff)) / (1 + z * z / n_eff)
+    half = z * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff)) / (1 + z * z / n_eff)
+    return p, interval((max(0.0, centre - half), min(1.0, centre + half)))
+
+
 def field_counts(arrays: dict[str, npt.NDArray[Any]]) -> dict[str, int]:
     judged = arrays["fields_total"] >= 0
     return {
@@ -96,8 +126,10 @@ def variant_figures(columns: Columns) -> dict[str, Any]:
     n_fallback = int(np.count_nonzero(a["route"] == ROUTE_FALLBACK))
 
     error_rate, error_rate_ci = rate(errors, n)
-    accuracy, accuracy_ci = rate(fields["correct"], fields["total"])
-    hallucination, hallucination_ci = rate(fields["filled"], fields["null"])
+    judged = a["fields_total"] >= 0
+    accuracy, accuracy_ci = clustered_rate(a["fields_correct"][judged], a["fields_total"][judged])
+    nulls = judged & (a["null_fields"] >= 0) & (a["null_filled"] >= 0)
+    hallucination, hallucination_ci = clustered_rate(a["null_filled"][nulls], a["null_fields"][nulls])
     schema_rate, schema_ci = rate(schema_valid, schema_checked)
     fallback_rate, fallback_ci = rate(n_fallback, n_assigned)
     cost_ci = bridge.mean_ci(cost)
