@@ -48,6 +48,7 @@ def _events(model: str) -> list[tuple[str, dict[str, Any]]]:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: Any) -> None:
         pass
