@@ -195,18 +195,9 @@ class Call:
 
     def _stream_times(self) -> tuple[float, float]:
         """Parse the kept stream parts; (first content time, last part time), 0.0 when unknown."""
-        if self._inline is not None:
-            return self._inline
-        parser = self.parser
-        times = self._times
-        if parser is None or times is None:
-            return 0.0, 0.0
-        first = 0.0
-        for part, at in zip(self._parts, times, strict=True):
-            if parser.feed(part) and not first:
-                first = at
-        self._parts = []
-        return first, times[-1] if times else 0.0
+        if self._inline is None:
+            self._go_inline()
+        return self._inline or (0.0, 0.0)
 
     def _response(self) -> LLMResponse | None:
         if self.parser is not None:
