@@ -41,6 +41,7 @@ def _build_redaction_worker(settings: config.Settings, meter_provider: Any) -> A
             f"(content is never exported unredacted) — {exc}"
         ) from exc
     redactor = PresidioRedactor(mode="ner") if settings.redaction == "ner" else PresidioRedactor(mode="patterns")
+    redactor.warm_up()  # build the engine (and its imports) here, not on the worker thread mid-traffic
     return RedactionWorker(redactor, meter_provider=meter_provider)
 
 

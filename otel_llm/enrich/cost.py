@@ -128,6 +128,11 @@ class CostCalculator:
     """Thread-safe, cached cost lookups. ``cost()`` returns ``(usd | None, source)``."""
 
     def __init__(self, overrides: dict[tuple[str | None, str], Price] | None = None) -> None:
+        # Import genai-prices here, on the thread that calls instrument(): lookups run on the background thread,
+        # and an import there (genai-prices imports httpx2) would race with the app's own use of half-imported
+        # modules (openai checks sys.modules for httpx2).
+        import genai_prices  # noqa: F401
+
         self._overrides = dict(overrides or {})
         self._cache: dict[tuple[str, str], Price | Any | None] = {}
         self._lock = threading.Lock()
