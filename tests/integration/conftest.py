@@ -6,7 +6,8 @@ Building blocks (other test packages can use them as they are):
 - ``prometheus_binary`` (session): path of ``prometheus``.
 - ``start_collector`` (function): factory ``start_collector(config, env=None) -> Collector``; every collector it
   started is stopped after the test.
-- ``start_prometheus`` (function): factory ``start_prometheus({job: [host:port, ...]}) -> Prometheus``.
+- ``start_prometheus`` (function): factory ``start_prometheus({job: [host:port, ...]}) -> Prometheus``
+  (``exemplar_storage=True`` to keep scraped exemplars).
 - ``grpc_backend`` / ``http_backend`` (function): factories for loopback OTLP backends that record spans.
 - ``llm_stack`` (session): the default tag-mode config running against a gRPC primary backend and an HTTP
   shadow backend, with Prometheus scraping its exporter and its own telemetry every second and span metrics
@@ -18,6 +19,7 @@ installs Prometheus before pytest runs, and a missing binary is an error that sa
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,18 +95,36 @@ def start_collector(
         collector.stop()
 
 
-@pytest.fixture
-def start_prometheus(prometheus_binary: Path) -> Iterator[Callable[..., Prometheus]]:
-    """Factory: ``start_prometheus({job: [host:port]}, scrape_interval="1s", rule_files=()) -> Prometheus``.
+def _with_flags(binary: Path, flags: Iterable[str], directory: Path) -> Path:
+    """A wrapper script that execs ``binary`` with ``flags`` before the harness's own arguments."""
+    script = directory / binary.name
+    script.write_text("#!/bin/sh\nexec " + " ".join(shlex.quote(a) for a in [str(binary), *flags]) + ' "$@"\n')
+    script.chmod(0o755)
+    return script
 
-    Returns once Prometheus is ready; it is stopped and its data dir removed after the test.
+
+@pytest.fixture
+def start_prometheus(
+    prometheus_binary: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Prometheus]]:
+    """Factory: ``start_prometheus({job: [host:port]}, scrape_interval="1s", rule_files=(), exemplar_storage=False)``.
+
+    ``exemplar_storage=True`` passes ``--enable-feature=exemplar-storage`` (Prometheus 2.x and 3.x store scraped
+    exemplars only with it). Returns once Prometheus is ready; it is stopped and its data dir removed after the
+    test.
     """
     started: list[Prometheus] = []
 
     def start(
-        targets: Mapping[str, list[str]], scrape_interval: str = "1s", rule_files: Iterable[Path] = ()
+        targets: Mapping[str, list[str]],
+        scrape_interval: str = "1s",
+        rule_files: Iterable[Path] = (),
+        exemplar_storage: bool = False,
     ) -> Prometheus:
-        prometheus = Prometheus(prometheus_binary, targets, scrape_interval=scrape_interval, rule_files=rule_files)
+        binary = prometheus_binary
+        if exemplar_storage:
+            binary = _with_flags(binary, ["--enable-feature=exemplar-storage"], tmp_path_factory.mktemp("prom-bin"))
+        prometheus = Prometheus(binary, targets, scrape_interval=scrape_interval, rule_files=rule_files)
         started.append(prometheus)
         return prometheus.start()
 
