@@ -22,6 +22,7 @@ REPO = BENCH.parent
 BENCHMARKS: dict[str, float] = {
     "shadow_isolation": 900,
     "redaction_throughput": 1800,
+    "report_throughput": 1200,
     "collector_throughput": 1800,
     "overhead": 2400,
 }
