@@ -25,6 +25,10 @@ from otel_llm.enrich.cost import Usage
 from otel_llm.enrich.experiment import ExperimentContext
 from otel_llm.providers.base import LLMRequest, LLMResponse, StreamParser
 
+# At the end of a long stream whose middle can be skipped, at least this much of its tail is parsed.
+_TAIL_PARTS = 16
+_TAIL_BYTES = 16 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class CallInfo:
@@ -45,6 +49,7 @@ class Call:
         "_inline",
         "_parts",
         "_size",
+        "_skipped",
         "_stripper",
         "_times",
         "metric_attrs",
@@ -82,6 +87,7 @@ class Call:
         self._parts: list[bytes] = []
         self._times: list[float] | None = None  # arrival time of each part, streams only
         self._size = 0
+        self._skipped = 0  # stream parts not parsed (their content events are counted as one chunk each)
         self._inline: tuple[float, float] | None = None  # (first, last) content time once parsing went inline
         self._done = False
         self._ctx = ctx
@@ -196,8 +202,43 @@ class Call:
     def _stream_times(self) -> tuple[float, float]:
         """Parse the kept stream parts; (first content time, last part time), 0.0 when unknown."""
         if self._inline is None:
-            self._go_inline()
+            if self._can_skip_middle():
+                self._parse_head_and_tail()
+            else:
+                self._go_inline()
         return self._inline or (0.0, 0.0)
+
+    def _can_skip_middle(self) -> bool:
+        # Without content capture only the first content event (time to first chunk, model, Anthropic's input
+        # usage) and the last events (usage, finish reasons) matter. SSE and NDJSON resynchronise at the next
+        # event boundary, so the middle of a long stream need not be parsed; Gemini's JSON-array form does not.
+        parts = self._parts
+        return (
+            not self.state.settings.capture_content
+            and len(parts) > 2 * _TAIL_PARTS
+            and self.provider.wire != "gemini"
+        )
+
+    def _parse_head_and_tail(self) -> None:
+        parser, times, parts = self.parser, self._times, self._parts
+        if parser is None or times is None:
+            return
+        first = 0.0
+        head = 0
+        for head, part in enumerate(parts):
+            if parser.feed(part):
+                first = times[head]
+                break
+        start = len(parts)
+        tail_bytes = 0
+        while start > head + 1 and (tail_bytes < _TAIL_BYTES or len(parts) - start < _TAIL_PARTS):
+            start -= 1
+            tail_bytes += len(parts[start])
+        for part in parts[start:]:
+            parser.feed(part)
+        self._skipped = start - head - 1
+        self._parts = []
+        self._inline = (first, times[-1])
 
     def _response(self) -> LLMResponse | None:
         if self.parser is not None:
@@ -266,8 +307,9 @@ class Call:
         if first_at:
             ttfc = first_at - self.start
             out[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
-            if resp is not None and resp.chunks > 1:
-                tpc = (last_at - first_at) / (resp.chunks - 1)
+            chunks = resp.chunks + self._skipped if resp is not None else 0
+            if chunks > 1:
+                tpc = (last_at - first_at) / (chunks - 1)
         if self.owns_span and not state.settings.capture_content:
             out[A.LLM_REDACTION_STATUS] = A.REDACTION_SKIPPED
         span.set_attributes(out)
