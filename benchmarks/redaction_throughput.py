@@ -156,19 +156,28 @@ def _markdown(result: dict) -> str:
         f"Recall (gold span fully covered by findings) / precision on the generated corpus "
         f"({result['corpus_texts']} texts; NER mode on the first {result['ner_corpus_texts']}):",
         "",
-        "| entity | Presidio default recall | otel-llm recall | otel-llm precision "
-        "| NER-mode recall | NER-mode precision |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| entity | Presidio default recall | otel-llm recall | otel-llm precision | otel-llm F2 "
+        "| NER-mode recall | NER-mode precision | NER-mode F2 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     rec = result["recall"]
     for entity in rec["otel_llm_patterns"]:
         lines.append(
             f"| {entity} | {_fmt(rec['presidio_default'][entity]['recall'])} "
             f"| {_fmt(rec['otel_llm_patterns'][entity]['recall'])} "
-            f"| {_fmt(rec['otel_llm_patterns'][entity]['precision'])} "
-            f"| {_fmt(rec['otel_llm_ner'][entity]['recall'])} | {_fmt(rec['otel_llm_ner'][entity]['precision'])} |"
+            f"| {_fmt(rec['otel_llm_patterns'][entity]['precision'])} | {_fmt(_f2(rec['otel_llm_patterns'][entity]))} "
+            f"| {_fmt(rec['otel_llm_ner'][entity]['recall'])} | {_fmt(rec['otel_llm_ner'][entity]['precision'])} "
+            f"| {_fmt(_f2(rec['otel_llm_ner'][entity]))} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _f2(scores: dict) -> float | None:
+    """F2 (recall weighted 4x precision): leaking is worse than over-redacting."""
+    r, p = scores.get("recall"), scores.get("precision")
+    if r is None or p is None or (4 * p + r) == 0:
+        return None
+    return round(5 * p * r / (4 * p + r), 4)
 
 
 if __name__ == "__main__":
