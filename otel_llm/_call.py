@@ -11,8 +11,8 @@ thread. (A span owned by the SDK itself — anthropic's — is completed synchro
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +72,7 @@ class Call:
         request: LLMRequest,
         ctx: ExperimentContext | None,
         *,
+        span_attributes: Mapping[str, Any],
         owns_span: bool,
     ) -> None:
         self.state = state
@@ -91,21 +92,8 @@ class Call:
         self._inline: tuple[float, float] | None = None  # (first, last) content time once parsing went inline
         self._done = False
         self._ctx = ctx
-        attrs: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: request.operation,
-            A.GEN_AI_PROVIDER_NAME: provider.name,
-        }
-        if request.model is not None:
-            attrs[A.GEN_AI_REQUEST_MODEL] = request.model
-        if ctx is not None:
-            if ctx.experiment_id is not None:
-                attrs[A.LLM_EXPERIMENT_ID] = ctx.experiment_id
-            if ctx.variant is not None:
-                attrs[A.LLM_VARIANT] = ctx.variant
-            if ctx.prompt_version is not None:
-                attrs[A.LLM_PROMPT_VERSION] = ctx.prompt_version
-        attrs[A.LLM_ROUTE] = (ctx.route if ctx is not None else None) or A.ROUTE_PRIMARY
-        self.metric_attrs = attrs
+        # the span's own attributes restricted to the low-cardinality set allowed on metrics
+        self.metric_attrs = {k: span_attributes[k] for k in A.METRIC_ATTRIBUTES if k in span_attributes}
 
     # --- response (request thread) -------------------------------------------------------------------------
     def on_response(self, status_code: int, content_type: str, strip_usage: bool) -> None:
@@ -214,9 +202,7 @@ class Call:
         # event boundary, so the middle of a long stream need not be parsed; Gemini's JSON-array form does not.
         parts = self._parts
         return (
-            not self.state.settings.capture_content
-            and len(parts) > 2 * _TAIL_PARTS
-            and self.provider.wire != "gemini"
+            not self.state.settings.capture_content and len(parts) > 2 * _TAIL_PARTS and self.provider.wire != "gemini"
         )
 
     def _parse_head_and_tail(self) -> None:
@@ -365,7 +351,3 @@ def request_attributes(req: LLMRequest) -> dict[str, Any]:
     if req.seed is not None:
         attrs[A.GEN_AI_REQUEST_SEED] = req.seed
     return attrs
-
-
-def dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

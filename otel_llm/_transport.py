@@ -128,7 +128,7 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
             },
         )
     request.extensions[SPAN_CONTEXT_EXTENSION] = span.get_span_context()
-    call = Call(state, span, provider, req, ctx, owns_span=sdk_span is None)
+    call = Call(state, span, provider, req, ctx, span_attributes=attrs, owns_span=sdk_span is None)
     return call, injected
 
 
