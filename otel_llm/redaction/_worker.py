@@ -1,12 +1,17 @@
-"""Off-request-thread redaction: a bounded queue, a dispatcher thread, and fail-closed span ending.
+"""Off-request-thread redaction: a bounded queue, a runner thread, a watchdog, and fail-closed span ending.
 
 The instrumentation keeps a finished LLM span open and hands it over with
-``submit(span, end_time_ns, content)``. The dispatcher redacts the content on a runner thread (so that a hung
-redactor can be abandoned after ``item_timeout_s``), sets the JSON attributes and
-``llm.redaction.status=redacted``, and ends the span with its original end time. Whatever goes wrong — queue
-full, timeout, exception, input over the cap, shutdown — the content attributes get `DROPPED_PLACEHOLDER`,
-the status is ``dropped``, ``otel_llm.redaction.dropped`` is incremented with a ``reason``, and the span is
-still ended and exported. Raw content is never set on a span.
+``submit(span, end_time_ns, content)``. The runner thread takes items straight off the queue (several per
+wake-up when they have piled up), redacts the content, sets the JSON attributes and
+``llm.redaction.status=redacted``, and ends the span with its original end time. A watchdog thread, polling
+only while work is in flight, fails an item that runs longer than ``item_timeout_s`` and hands the queue to a
+fresh runner (the hung one is abandoned and exits when its call returns). Whatever goes wrong — queue full,
+timeout, exception, input over the cap, shutdown — the content attributes get `DROPPED_PLACEHOLDER`, the
+status is ``dropped``, ``otel_llm.redaction.dropped`` is incremented with a ``reason``, and the span is still
+ended and exported. Raw content is never set on a span.
+
+One hand-off per item (submit → runner) instead of three (submit → dispatcher → runner → dispatcher): in one
+Python process every thread wake-up is also a GIL hand-off that the application's own thread pays for.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ DEFAULT_MAX_ATTRIBUTE_BYTES: Final = 32 * 1024
 DEFAULT_MAX_INPUT_CHARS: Final = 1_000_000
 # Runner threads left behind by timed-out items; at this many still running, items are dropped at once.
 MAX_STUCK_RUNNERS: Final = 2
+# The watchdog looks at the item in progress this often (at most; a quarter of the item timeout if shorter)...
+WATCH_INTERVAL_S: Final = 0.25
+# ...and after this many looks with nothing in flight, sleeps until the next submission.
+_IDLE_LOOKS: Final = 8
 
 
 class _Item:
@@ -60,41 +69,41 @@ class _Item:
         self._claim = threading.Lock()
 
     def claim(self) -> bool:
-        """True exactly once: whoever claims the item ends its span."""
+        """True exactly once: whoever claims the item ends its span (and settles its count)."""
         return self._claim.acquire(blocking=False)
 
 
-class _Job:
-    __slots__ = ("done", "error", "item", "max_bytes", "redactor", "result")
-
-    def __init__(self, item: _Item, redactor: Redactor, max_bytes: int) -> None:
-        self.item = item
-        self.redactor = redactor
-        self.max_bytes = max_bytes
-        self.result: dict[str, str] | None = None
-        self.error: BaseException | None = None
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        try:
-            self.result = redact_content(self.item.content, self.redactor.redact, self.max_bytes)
-        except BaseException as exc:  # reported to the dispatcher, which fails closed
-            self.error = exc
-        finally:
-            self.done.set()
+_STOP: Final = object()
 
 
 class _Runner(threading.Thread):
-    def __init__(self) -> None:
-        super().__init__(name="otel-llm-redaction-runner", daemon=True)
-        self.inbox: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+    """Takes items off the worker's queue and redacts them, until told to stop or abandoned by the watchdog."""
+
+    def __init__(self, worker: RedactionWorker) -> None:
+        super().__init__(name="otel-llm-redaction", daemon=True)
+        self.worker = worker
+        # (item, monotonic start) while an item is being redacted: read by the watchdog, assigned as one tuple.
+        self.current: tuple[_Item, float] | None = None
+        self.abandoned = False
 
     def run(self) -> None:
-        while (job := self.inbox.get()) is not None:
-            job.run()
-
-
-_STOP: Final = object()
+        worker = self.worker
+        worker.warm_up()
+        get = worker._queue.get
+        while not self.abandoned:
+            item = get()
+            if item is _STOP:
+                return
+            if not isinstance(item, _Item):
+                continue
+            self.current = (item, time.monotonic())
+            try:
+                worker._process(item)
+            except BaseException:  # never let one item stop the runner; fail closed
+                logger.debug("redaction failed", exc_info=True)
+                worker._drop(item, REASON_ERROR)
+            finally:
+                self.current = None
 
 
 class RedactionWorker:
@@ -126,12 +135,16 @@ class RedactionWorker:
         self._max_attribute_bytes = max_attribute_bytes
         self._max_input_chars = max_input_chars
         self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
-        self._cond = threading.Condition()
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # flush() waiters: notified when nothing is pending
+        self._wake = threading.Condition(lock)  # the watchdog: notified only when it sleeps idle
         self._pending = 0
         self._closed = False
+        self._stopped = False
         self._deadline: float | None = None
-        self._current: _Item | None = None
-        self._runner: _Runner | None = None
+        self._watch_idle = False
+        self._warm = threading.Lock()
+        self._warmed = False
         self._stuck: list[_Runner] = []
         meter = (meter_provider or metrics.get_meter_provider()).get_meter("otel_llm.redaction")
         self._dropped = meter.create_counter(
@@ -139,30 +152,37 @@ class RedactionWorker:
             unit="{span}",
             description="Spans whose content was dropped because redaction could not finish (fail closed).",
         )
-        self._thread = threading.Thread(target=self._loop, name="otel-llm-redaction", daemon=True)
-        self._thread.start()
+        self._runner: _Runner | None = _Runner(self)
+        self._runner.start()
+        self._watchdog = threading.Thread(target=self._watch, name="otel-llm-redaction-watchdog", daemon=True)
+        self._watchdog.start()
 
     # --- request thread -------------------------------------------------------------------------------------
     def submit(self, span: Span, end_time_ns: int | None, content: Mapping[str, object]) -> None:
         """Hand over a finished span whose content attributes are to be redacted; ends it later (or now)."""
+        item: _Item | None = None
         try:
             item = _Item(span, end_time_ns, content)
+            with self._cond:
+                self._pending += 1
+                if self._watch_idle:
+                    self._wake.notify()
             if self._closed:
                 self._drop(item, REASON_SHUTDOWN)
                 return
-            with self._cond:
-                self._pending += 1
             try:
                 self._queue.put_nowait(item)
             except queue.Full:
-                self._done_one()
                 self._drop(item, REASON_QUEUE_FULL)
         except Exception:  # never into the app; the content was not set, so ending the span leaks nothing
             logger.debug("redaction submit failed", exc_info=True)
-            try:
-                span.end(end_time=end_time_ns)
-            except Exception:
-                logger.debug("ending span failed", exc_info=True)
+            if item is not None:
+                self._drop(item, REASON_ERROR)
+            else:
+                try:
+                    span.end(end_time=end_time_ns)
+                except Exception:
+                    logger.debug("ending span failed", exc_info=True)
 
     # --- control --------------------------------------------------------------------------------------------
     def flush(self, timeout: float | None = None) -> bool:
@@ -176,6 +196,7 @@ class RedactionWorker:
         with self._cond:
             self._closed = True
             self._deadline = deadline
+            self._cond.notify_all()
         drained = self.flush(max(0.0, deadline - time.monotonic()))
         while True:
             try:
@@ -184,39 +205,34 @@ class RedactionWorker:
                 break
             if isinstance(leftover, _Item):
                 self._drop(leftover, REASON_SHUTDOWN)
-                self._done_one()
-        current = self._current
+        runner = self._runner
+        current = runner.current if runner is not None else None
         if current is not None:
-            self._drop(current, REASON_SHUTDOWN)
-        # Full only if submissions raced in after close; the dispatcher drops those anyway.
+            self._drop(current[0], REASON_SHUTDOWN)
+        # Full only if submissions raced in after close; the runner drops those anyway.
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(_STOP)
-        self._thread.join(max(0.0, min(0.1, deadline - time.monotonic())))
-        if self._runner is not None:
-            self._runner.inbox.put(None)
+        with self._cond:
+            self._stopped = True
+            self._wake.notify()
+        for thread in (runner, self._watchdog):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(max(0.0, min(0.1, deadline - time.monotonic())))
         return drained
 
-    # --- dispatcher thread ----------------------------------------------------------------------------------
-    def _loop(self) -> None:
+    # --- runner thread --------------------------------------------------------------------------------------
+    def warm_up(self) -> None:
+        """Build the redactor's engine before the first item, so that building does not count against its timeout."""
+        with self._warm:
+            if self._warmed:
+                return
+            self._warmed = True
         warm_up = getattr(self._redactor, "warm_up", None)
         if callable(warm_up):
-            # Build the engine before the first item, so that building does not count against its timeout.
             try:
                 warm_up()
             except Exception:
                 logger.debug("redactor warm-up failed", exc_info=True)
-        while (item := self._queue.get()) is not _STOP:
-            if not isinstance(item, _Item):
-                continue
-            self._current = item
-            try:
-                self._process(item)
-            except Exception:
-                logger.debug("redaction failed", exc_info=True)
-                self._drop(item, REASON_ERROR)
-            finally:
-                self._current = None
-                self._done_one()
 
     def _process(self, item: _Item) -> None:
         if self._deadline is not None and time.monotonic() >= self._deadline:
@@ -225,33 +241,71 @@ class RedactionWorker:
         if count_chars(item.content) > self._max_input_chars:
             self._drop(item, REASON_TOO_LONG)
             return
-        runner = self._get_runner()
-        if runner is None:
-            self._drop(item, REASON_TIMEOUT)
-            return
-        job = _Job(item, self._redactor, self._max_attribute_bytes)
-        runner.inbox.put(job)
-        if not job.done.wait(self._item_timeout_s):
-            runner.inbox.put(None)  # let it exit once the hung call returns; its result is ignored
-            self._stuck.append(runner)
-            self._runner = None
-            self._drop(item, REASON_TIMEOUT)
-            return
-        if job.error is not None or job.result is None:
-            reason = REASON_TOO_LONG if isinstance(job.error, InputTooLongError) else REASON_ERROR
-            logger.debug("redactor raised", exc_info=job.error)
+        try:
+            result = redact_content(item.content, self._redactor.redact, self._max_attribute_bytes)
+        except BaseException as exc:  # fail closed, whatever it was
+            reason = REASON_TOO_LONG if isinstance(exc, InputTooLongError) else REASON_ERROR
+            logger.debug("redactor raised", exc_info=exc)
             self._drop(item, reason)
             return
-        self._finish(item, job.result)
+        self._finish(item, result)
 
-    def _get_runner(self) -> _Runner | None:
-        self._stuck = [runner for runner in self._stuck if runner.is_alive()]
-        if len(self._stuck) >= MAX_STUCK_RUNNERS:
-            return None
-        if self._runner is None:
-            self._runner = _Runner()
+    # --- watchdog thread ------------------------------------------------------------------------------------
+    def _watch(self) -> None:
+        interval = min(WATCH_INTERVAL_S, self._item_timeout_s / 4)
+        idle = 0
+        while True:
+            with self._cond:
+                if self._stopped:
+                    return
+                if self._pending == 0:
+                    idle += 1
+                    if idle >= _IDLE_LOOKS:
+                        # Nothing in flight for a while: sleep until a submission (or shutdown) wakes us.
+                        self._watch_idle = True
+                        self._wake.wait_for(lambda: self._pending > 0 or self._stopped)
+                        self._watch_idle = False
+                        idle = 0
+                        continue
+                else:
+                    idle = 0
+                self._wake.wait(interval)  # nobody notifies this while busy: a plain sleep, cut short by stop
+            try:
+                self._check()
+            except Exception:
+                logger.debug("redaction watchdog failed", exc_info=True)
+
+    def _check(self) -> None:
+        runner = self._runner
+        if runner is not None:
+            current = runner.current
+            if current is None:
+                return
+            item, started = current
+            if time.monotonic() - started < self._item_timeout_s or not item.claim():
+                return
+            # Timed out and claimed here: the runner's own result, whenever it comes, is ignored.
+            runner.abandoned = True
+            self._runner = None
+            self._stuck.append(runner)
+            self._fail(item, REASON_TIMEOUT)
+        self._stuck = [stuck for stuck in self._stuck if stuck.is_alive()]
+        if len(self._stuck) < MAX_STUCK_RUNNERS:
+            self._runner = _Runner(self)
             self._runner.start()
-        return self._runner
+            return
+        # Too many runners hung: fail what is queued now rather than let it wait.
+        while True:
+            try:
+                queued = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(queued, _Item):
+                self._drop(queued, REASON_TIMEOUT)
+            elif queued is _STOP:
+                with contextlib.suppress(queue.Full):
+                    self._queue.put_nowait(_STOP)
+                return
 
     # --- ending spans ---------------------------------------------------------------------------------------
     def _finish(self, item: _Item, redacted: Mapping[str, str]) -> None:
@@ -268,8 +322,11 @@ class RedactionWorker:
             self._end(item)
 
     def _drop(self, item: _Item, reason: str) -> None:
-        if not item.claim():
-            return
+        if item.claim():
+            self._fail(item, reason)
+
+    def _fail(self, item: _Item, reason: str) -> None:
+        """Placeholder, status and count for an item already claimed, then end it."""
         try:
             self._mark_dropped(item, reason)
         finally:
@@ -287,14 +344,13 @@ class RedactionWorker:
         except Exception:
             logger.debug("counting a dropped item failed", exc_info=True)
 
-    @staticmethod
-    def _end(item: _Item) -> None:
+    def _end(self, item: _Item) -> None:
         try:
             item.span.end(end_time=item.end_time_ns)
         except Exception:
             logger.debug("ending span failed", exc_info=True)
-
-    def _done_one(self) -> None:
-        with self._cond:
-            self._pending -= 1
-            self._cond.notify_all()
+        finally:
+            with self._cond:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._cond.notify_all()

@@ -151,6 +151,58 @@ def test_timeout_fails_closed_and_the_worker_keeps_going(telemetry, redactor):
     worker.shutdown(1)
 
 
+class _SlowFor:
+    """Hangs on texts containing ``marker`` until released; redacts the rest with ``redactor``."""
+
+    def __init__(self, redactor, marker: str) -> None:
+        self.redactor = redactor
+        self.marker = marker
+        self.release = threading.Event()
+
+    def redact(self, text: str) -> str:
+        if self.marker in text:
+            self.release.wait(10)
+        return self.redactor.redact(text)
+
+
+def test_after_a_timeout_a_fresh_runner_redacts_the_next_items(telemetry, redactor):
+    tracer_provider, exporter, meter_provider, reader = telemetry
+    slow = _SlowFor(redactor, "HANG")
+    worker = RedactionWorker(slow, meter_provider=meter_provider, item_timeout_s=0.2)
+    _submit(worker, tracer_provider, _content(f"HANG {SECRET}"), name="hung")
+    _submit(worker, tracer_provider, _content("mail jane@example.com"), name="next")
+    assert worker.flush(5)
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    _assert_dropped(spans["hung"], dropped_counts(reader), "timeout")
+    assert spans["next"].attributes[A.LLM_REDACTION_STATUS] == A.REDACTION_REDACTED
+    assert "jane@example.com" not in spans["next"].attributes[A.GEN_AI_INPUT_MESSAGES]
+    slow.release.set()
+    worker.shutdown(1)
+
+
+def test_with_every_runner_hung_items_are_dropped_without_waiting_their_timeout(telemetry, redactor):
+    tracer_provider, exporter, meter_provider, reader = telemetry
+    slow = _SlowFor(redactor, "HANG")
+    worker = RedactionWorker(slow, meter_provider=meter_provider, item_timeout_s=0.2)
+    for i in range(2):  # MAX_STUCK_RUNNERS hung calls
+        _submit(worker, tracer_provider, _content(f"HANG {i}"), name=f"hung{i}")
+        assert worker.flush(5)
+    started = time.monotonic()
+    for i in range(3):
+        _submit(worker, tracer_provider, _content(f"HANG later {i}"), name=f"later{i}")
+    assert worker.flush(5)
+    assert time.monotonic() - started < 0.5  # not one timeout after another
+    assert dropped_counts(reader)["timeout"] == 5
+    # Once the hung calls return, a runner is started again and redaction resumes.
+    slow.release.set()
+    time.sleep(0.5)
+    _submit(worker, tracer_provider, _content("mail jane@example.com"), name="after")
+    assert worker.flush(5)
+    after = next(s for s in exporter.get_finished_spans() if s.name == "after")
+    assert after.attributes[A.LLM_REDACTION_STATUS] == A.REDACTION_REDACTED
+    worker.shutdown(1)
+
+
 def test_queue_overflow_drops_synchronously_without_blocking(telemetry):
     tracer_provider, exporter, meter_provider, reader = telemetry
     slow = _Slow()
