@@ -30,6 +30,8 @@ _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 def clean_text(text: str) -> str:
     """``text`` with lone surrogates replaced by U+FFFD (a ``str`` holds no valid surrogate pairs)."""
+    if text.isascii():  # O(1) for Python's compact strings; surrogates are not ASCII
+        return text
     return _SURROGATE.sub("\ufffd", text)
 
 
@@ -38,10 +40,13 @@ def _dumps(value: object) -> str:
 
 
 def _byte_len(text: str) -> int:
-    return len(text.encode("utf-8"))
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 class _Redacting:
+    """Walks one attribute's value and returns it redacted and already clean (as `_clean` would leave it), so
+    that it is serialised without a second walk."""
+
     def __init__(self, redact: Callable[[str], str]) -> None:
         self.redact = redact
         self.chars = 0
@@ -56,12 +61,16 @@ class _Redacting:
             if key in STRUCTURAL_KEYS:
                 return clean_text(value[:_STRUCTURAL_MAX])
             return self.text(value)
-        if isinstance(value, Mapping):
+        if isinstance(value, dict) or isinstance(value, Mapping):  # noqa: SIM101 (dict first: the ABC check is slow)
             if key in SERIALISED_KEYS:
                 return self.text(_dumps(value))
             if value.get("type") == "blob":
-                return {k: value[k] for k in BLOB_KEYS if k in value}
-            return {str(k): self.value(v, str(k)) for k, v in value.items()}
+                return {k: _clean(value[k]) for k in BLOB_KEYS if k in value}
+            out: dict[str, object] = {}
+            for k, v in value.items():
+                name = k if isinstance(k, str) else str(k)
+                out[clean_text(name)] = self.value(v, name)
+            return out
         if isinstance(value, list | tuple):
             if key in SERIALISED_KEYS:
                 return self.text(_dumps(value))
@@ -69,6 +78,8 @@ class _Redacting:
         if value is None or isinstance(value, bool | int | float):
             if key in SERIALISED_KEYS and value is not None and not isinstance(value, bool):
                 return self.text(_dumps(value))
+            if isinstance(value, float) and not math.isfinite(value):
+                return None
             return value
         # Anything else (bytes, objects): never exported as is.
         return self.text(repr(value)) if not isinstance(value, bytes | bytearray) else {"size": len(value)}
@@ -99,8 +110,10 @@ def redact_content(
 
     Exceptions from ``redact`` propagate: the caller decides to fail closed.
     """
+    if max_attribute_bytes < MIN_BUDGET:
+        raise ValueError(f"max_bytes must be at least {MIN_BUDGET}, not {max_attribute_bytes}")
     redacting = _Redacting(redact)
-    return {name: truncate_json(redacting.top(value), max_attribute_bytes) for name, value in content.items()}
+    return {name: _fit(redacting.top(value), max_attribute_bytes) for name, value in content.items()}
 
 
 def _cut_strings(value: object, limit: int) -> object:
@@ -157,7 +170,11 @@ def truncate_json(value: object, max_bytes: int) -> str:
     """
     if max_bytes < MIN_BUDGET:
         raise ValueError(f"max_bytes must be at least {MIN_BUDGET}, not {max_bytes}")
-    value = _clean(value)
+    return _fit(_clean(value), max_bytes)
+
+
+def _fit(value: object, max_bytes: int) -> str:
+    """`truncate_json` of a value that is clean already (see `_clean`)."""
     text = _dumps(value)
     if _byte_len(text) <= max_bytes:
         return text
