@@ -268,7 +268,7 @@ class _TeeReader:
         try:
             self._inner.set_exception(exc, *args)
         finally:
-            self._call.finish(None)
+            self._call.finish(None, deferred=True)  # may run from the response's finaliser
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
@@ -277,7 +277,7 @@ class _TeeReader:
         return repr(self._inner)
 
     def __del__(self) -> None:
-        self._call.finish(None)
+        self._call.finish(None, deferred=True)
 
 
 def patch() -> None:

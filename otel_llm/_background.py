@@ -1,9 +1,10 @@
-"""The instrumentation's background thread: finishes calls (parsing, attributes, cost, metrics, span end).
+"""The instrumentation's background thread: finishes calls that should not finish where they ended.
 
-The request thread only captures timestamps and enqueues the call (~1 µs); everything the SDK makes expensive
-— attribute cleaning, histogram hashing, response parsing — runs here. ``flush()`` waits until everything queued
-before it is done; ``instrument()`` hooks it into the tracer provider's ``force_flush`` and interpreter exit,
-and ``uninstrument()`` drains it.
+Calls with large kept bodies (parsing would be slow) and calls ended by garbage collection (a finaliser may run
+while an SDK lock is held) are completed here; small calls complete inline, which costs less than a thread
+hand-off since the GIL serialises the work anyway. ``flush()`` waits until everything queued before it is
+done; ``instrument()`` hooks it into the tracer provider's ``force_flush`` and interpreter exit, and
+``uninstrument()`` drains it.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 Created by ``_transport`` when a request is recognised as an LLM call; fed the response bytes by the stream
 wrappers in ``_streaming``; finished exactly once (exhaustion, close, error or garbage collection).
 
-On the request thread a call only keeps the bytes it sees (with their arrival times) and timestamps; when it
-finishes, ``_complete`` runs on the background thread: it parses the response, sets the span's attributes and
-event, computes cost, records metrics, runs enrichers and ends the span with the end time taken on the request
-thread. (A span owned by the SDK itself — anthropic's — is completed synchronously, before the SDK ends it.)
+While the response is read a call only keeps the bytes it sees (with their arrival times); when it finishes,
+``_complete`` parses the response, sets the span's attributes and event, computes cost, records metrics, runs
+enrichers and ends the span with the end time taken when the call finished. That runs inline for bodies up to
+``INLINE_BYTES`` and on the background thread for larger ones or when garbage collection ended the call. (A span
+owned by the SDK itself — anthropic's — is always completed synchronously, before the SDK ends it.)
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from otel_llm.providers.base import LLMRequest, LLMResponse, StreamParser
 # At the end of a long stream whose middle can be skipped, at least this much of its tail is parsed.
 _TAIL_PARTS = 16
 _TAIL_BYTES = 16 * 1024
+# A call whose kept bytes fit in this is completed on the thread that finished it: handing ~200 µs of work to
+# the background thread costs more (thread wake-up, GIL hand-off) than it saves, since the GIL serialises it.
+INLINE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +171,16 @@ class Call:
             return b""
 
     # --- end -----------------------------------------------------------------------------------------------
-    def finish(self, error: BaseException | None = None) -> None:
-        """End the call exactly once: timestamps here, the rest on the background thread."""
+    def finish(self, error: BaseException | None = None, *, deferred: bool = False) -> None:
+        """End the call exactly once. Timestamps are taken here; the rest runs here too when the kept body is
+        small, else on the background thread. ``deferred=True`` (garbage collection, finalisers) always hands
+        it to the background thread: a finaliser may run while an SDK lock is held."""
         if self._done:
             return
         self._done = True
         end = time.perf_counter()
         end_ns = time.time_ns()
-        if self.owns_span:
+        if self.owns_span and (deferred or self._size > INLINE_BYTES):
             self.state.background.submit(self._complete, error, end, end_ns)
         else:
             self._complete(error, end, end_ns)

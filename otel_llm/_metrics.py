@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider, get_meter
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, MeterProvider, Observation, get_meter
 
 from otel_llm import __version__
 from otel_llm import attributes as A
+
+
+class CostTotals:
+    """``llm.client.cost`` as running totals per attribute set, reported by an observable counter.
+
+    A counter's exported value is the sum of what was added, so summing here and letting the SDK observe the
+    totals at each collection exports the same series as ``Counter.add`` per call, for a dict update instead of
+    a trip through the SDK's measurement pipeline (~20 µs per call)."""
+
+    __slots__ = ("_lock", "_totals")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals: dict[tuple[tuple[str, Any], ...], float] = {}
+
+    def add(self, amount: float, attrs: dict[str, Any]) -> None:
+        key = tuple(attrs.items())
+        with self._lock:
+            self._totals[key] = self._totals.get(key, 0.0) + amount
+
+    def observe(self, options: CallbackOptions) -> Iterator[Observation]:
+        with self._lock:
+            items = list(self._totals.items())
+        for key, total in items:
+            yield Observation(total, dict(key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,12 +44,16 @@ class Instruments:
     tokens: Histogram
     ttfc: Histogram
     time_per_chunk: Histogram
-    cost: Counter
+    cost: CostTotals
     internal_errors: Counter
 
 
 def create(meter_provider: MeterProvider | None) -> Instruments:
     meter: Meter = get_meter("otel_llm", __version__, meter_provider)
+    cost = CostTotals()
+    meter.create_observable_counter(
+        A.METRIC_COST, callbacks=[cost.observe], unit="USD", description="Estimated cost of LLM calls in US dollars."
+    )
     return Instruments(
         duration=meter.create_histogram(
             A.METRIC_OPERATION_DURATION,
@@ -48,7 +79,7 @@ def create(meter_provider: MeterProvider | None) -> Instruments:
             description="Time between consecutive chunks of a streamed response, after the first.",
             explicit_bucket_boundaries_advisory=list(A.TTFC_BUCKETS),
         ),
-        cost=meter.create_counter(A.METRIC_COST, unit="USD", description="Estimated cost of LLM calls in US dollars."),
+        cost=cost,
         internal_errors=meter.create_counter(
             A.METRIC_INTERNAL_ERRORS,
             unit="{error}",

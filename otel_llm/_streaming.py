@@ -35,8 +35,8 @@ def _make(mod: ModuleType) -> tuple[type, type]:
                     out = feed(chunk)
                     if out:
                         yield out
-            except GeneratorExit:
-                call.finish(None)
+            except GeneratorExit:  # closed early, possibly by garbage collection
+                call.finish(None, deferred=True)
                 raise
             except BaseException as exc:
                 call.finish(exc)
@@ -53,7 +53,7 @@ def _make(mod: ModuleType) -> tuple[type, type]:
                 self._call.finish(None)
 
         def __del__(self) -> None:
-            self._call.finish(None)
+            self._call.finish(None, deferred=True)
 
     class AsyncTeeStream(async_base):  # type: ignore[misc]
         __slots__ = ("_call", "_inner")
@@ -70,8 +70,8 @@ def _make(mod: ModuleType) -> tuple[type, type]:
                     out = feed(chunk)
                     if out:
                         yield out
-            except GeneratorExit:
-                call.finish(None)
+            except GeneratorExit:  # closed early, possibly by garbage collection
+                call.finish(None, deferred=True)
                 raise
             except BaseException as exc:
                 call.finish(exc)
@@ -88,7 +88,7 @@ def _make(mod: ModuleType) -> tuple[type, type]:
                 self._call.finish(None)
 
         def __del__(self) -> None:
-            self._call.finish(None)
+            self._call.finish(None, deferred=True)
 
     return TeeStream, AsyncTeeStream
 

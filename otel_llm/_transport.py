@@ -12,7 +12,8 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.context import Context
+from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
 from opentelemetry.trace import SpanKind
 
 from otel_llm import _safety, _state
@@ -26,6 +27,7 @@ from otel_llm.providers.openai import inject_include_usage
 SPAN_CONTEXT_EXTENSION = "otel_llm.span_context"
 _X_LLM = (A.HEADER_EXPERIMENT, A.HEADER_VARIANT, A.HEADER_PROMPT_VERSION)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_SUPPRESS_KEYS = (otel_context._SUPPRESS_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
 
 
 def _module_of(obj: object) -> Any:
@@ -39,9 +41,9 @@ def _replace_body(request: Any, body: bytes) -> None:
     request.headers["Content-Length"] = str(len(body))
 
 
-def _sdk_genai_span() -> trace.Span | None:
+def _sdk_genai_span(current: Context) -> trace.Span | None:
     """The SDK's own GenAI client span for this call, when one is current (anthropic >= 2 makes one)."""
-    span = trace.get_current_span()
+    span = trace.get_current_span(current)
     if not span.is_recording():
         return None
     if getattr(span, "kind", None) is not SpanKind.CLIENT:
@@ -55,7 +57,10 @@ def _sdk_genai_span() -> trace.Span | None:
 def _begin(request: Any) -> tuple[Call, bool] | None:
     """Start recording ``request`` if it is an LLM call. Returns the call and whether usage was injected."""
     state = _state.get()
-    if state is None or not is_instrumentation_enabled():
+    if state is None:
+        return None
+    current = otel_context.get_current()
+    if current.get(_SUPPRESS_KEYS[0]) or current.get(_SUPPRESS_KEYS[1]):  # suppress_instrumentation()
         return None
     url = request.url
     path = url.path
@@ -71,14 +76,14 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
     headers = request.headers
     ctx_headers: dict[str, str] | None = None
     raw_list = getattr(headers, "_list", None)  # one pass over (raw, lower, value) instead of three lookups
-    if raw_list is None or any(lower.startswith(b"x-llm-") for _, lower, _ in raw_list):
+    if raw_list is None or b"x-llm-" in b"\n".join([lower for _, lower, _ in raw_list]):
         for name in _X_LLM:
             if name in headers:
                 if ctx_headers is None:
                     ctx_headers = {}
                 ctx_headers[name] = headers[name]
                 del headers[name]
-    ctx = exp.resolve(ctx_headers)
+    ctx = exp.resolve(ctx_headers, current)
 
     body = request.content if hasattr(request, "_content") else b""
     req = provider.parse_request(body, path=path, capture_content=settings.capture_content)
@@ -106,7 +111,7 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
     else:
         attrs[A.LLM_ROUTE] = A.ROUTE_PRIMARY
 
-    sdk_span = _sdk_genai_span()
+    sdk_span = _sdk_genai_span(current)
     if sdk_span is not None:
         span = sdk_span
         for key, value in attrs.items():

@@ -10,20 +10,31 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import ContextDecorator
 from dataclasses import dataclass, field, replace
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import baggage
+from opentelemetry.context import Context
 from opentelemetry.trace import Link
 
 from otel_llm import attributes as A
 
+_HASHES: dict[str, str] = {}  # subjects repeat (one per user or session): keep their hashes, bounded
+_HASHES_MAX = 4096
+
 
 def hash_subject(subject: str) -> str:
     """Stable, non-reversible hash of an assignment key (never put the raw id on a span)."""
-    return hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    h = _HASHES.get(subject)
+    if h is None:
+        h = hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        if len(_HASHES) >= _HASHES_MAX:
+            _HASHES.clear()
+        _HASHES[subject] = h
+    return h
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,18 +96,37 @@ def current() -> ExperimentContext | None:
     return _CURRENT.get()
 
 
-@contextmanager
-def use(ctx: ExperimentContext) -> Iterator[ExperimentContext]:
+class _Active(ContextDecorator):
+    """Context manager (and decorator) that activates an experiment context, merged over the enclosing one.
+
+    A class rather than a generator: it runs around every tagged call, so it is kept to two context-variable
+    operations. Entering yields the merged context."""
+
+    __slots__ = ("_ctx", "_tokens")
+
+    def __init__(self, ctx: ExperimentContext) -> None:
+        self._ctx = ctx
+        self._tokens: list[contextvars.Token[ExperimentContext | None]] = []
+
+    def _recreate_cm(self) -> _Active:  # each decorated call gets its own instance
+        return _Active(self._ctx)
+
+    def __enter__(self) -> ExperimentContext:
+        merged = self._ctx.merged_over(_CURRENT.get())
+        self._tokens.append(_CURRENT.set(merged))
+        return merged
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _CURRENT.reset(self._tokens.pop())
+
+
+def use(ctx: ExperimentContext) -> _Active:
     """Activate ``ctx`` (merged over any enclosing context) for the duration of the block."""
-    merged = ctx.merged_over(_CURRENT.get())
-    token = _CURRENT.set(merged)
-    try:
-        yield merged
-    finally:
-        _CURRENT.reset(token)
+    return _Active(ctx)
 
 
-@contextmanager
 def experiment(
     experiment_id: str,
     *,
@@ -104,26 +134,27 @@ def experiment(
     prompt_version: str | None = None,
     rag_index_version: str | None = None,
     subject: str | None = None,
-) -> Iterator[ExperimentContext]:
+) -> _Active:
     """Tag every LLM call made inside the block (also in asyncio tasks created inside it).
 
-    ``subject`` is the assignment key (user or session id); only its hash reaches telemetry.
+    Use as ``with otel_llm.experiment(...) as ctx:`` (``ctx`` is the effective, merged context) or as a
+    decorator. ``subject`` is the assignment key (user or session id); only its hash reaches telemetry.
     """
-    ctx = ExperimentContext(
-        experiment_id=experiment_id,
-        variant=variant,
-        prompt_version=prompt_version,
-        rag_index_version=rag_index_version,
-        subject_hash=hash_subject(subject) if subject is not None else None,
-        subject_key=subject,
+    return _Active(
+        ExperimentContext(
+            experiment_id=experiment_id,
+            variant=variant,
+            prompt_version=prompt_version,
+            rag_index_version=rag_index_version,
+            subject_hash=hash_subject(subject) if subject is not None else None,
+            subject_key=subject,
+        )
     )
-    with use(ctx) as merged:
-        yield merged
 
 
-def from_baggage() -> ExperimentContext | None:
-    """Experiment tags an upstream gateway put in W3C baggage."""
-    entries = baggage.get_all()
+def from_baggage(current: Context | None = None) -> ExperimentContext | None:
+    """Experiment tags an upstream gateway put in W3C baggage (of ``current``, default the active context)."""
+    entries = baggage.get_all(current)
     if not entries:
         return None
     exp = entries.get(A.BAGGAGE_EXPERIMENT_ID)
@@ -151,10 +182,10 @@ def from_headers(headers: Mapping[str, str]) -> ExperimentContext | None:
     return ExperimentContext(experiment_id=exp, variant=variant, prompt_version=prompt)
 
 
-def resolve(headers: Mapping[str, str] | None) -> ExperimentContext | None:
-    """The effective context for one call: explicit > baggage > headers."""
+def resolve(headers: Mapping[str, str] | None, current: Context | None = None) -> ExperimentContext | None:
+    """The effective context for one call: explicit > baggage > headers (``current``: the OTel context)."""
     ctx = _CURRENT.get()
-    bag = from_baggage()
+    bag = from_baggage(current)
     hdr = from_headers(headers) if headers is not None else None
     result: ExperimentContext | None = hdr
     if bag is not None:
