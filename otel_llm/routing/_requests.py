@@ -13,8 +13,11 @@ from otel_llm import attributes as A
 from otel_llm.routing._hook import SPAN_CONTEXT_EXTENSION
 from otel_llm.routing._plan import Plan, Variant
 
-_SKIP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_SKIP_HEADERS = frozenset({b"host", b"content-length", b"transfer-encoding", b"connection"})
 _SHADOW_BAGGAGE = f"{A.BAGGAGE_SHADOW}=true"
+_LENGTH_METHODS = frozenset({"POST", "PUT", "PATCH", "QUERY"})
+_URLS: dict[tuple[str, str], Any] = {}
+_URLS_MAX = 512
 
 
 def build(mod: ModuleType, request: Any, plan: Plan, variant: Variant, body: Any = None) -> Any:
@@ -34,7 +37,7 @@ def build(mod: ModuleType, request: Any, plan: Plan, variant: Variant, body: Any
                 path = path[len(prefix) :]
                 break
         url = variant.base_url + path + (f"?{query}" if query else "")
-    headers = [(k, v) for k, v in request.headers.raw if k.lower().decode("latin-1") not in _SKIP_HEADERS]
+    headers = [(k, v) for k, v in request.headers.raw if k.lower() not in _SKIP_HEADERS]
     if variant.api_key is not None:
         uses_x_api_key = any(k.lower() == b"x-api-key" for k, _ in headers)
         drop = b"x-api-key" if uses_x_api_key else b"authorization"
@@ -44,7 +47,30 @@ def build(mod: ModuleType, request: Any, plan: Plan, variant: Variant, body: Any
         else:
             headers.append((b"Authorization", f"Bearer {variant.api_key}".encode("latin-1")))
     extensions = {k: v for k, v in request.extensions.items() if k != SPAN_CONTEXT_EXTENSION}
-    return mod.Request(request.method, url, headers=headers, content=content, extensions=extensions)
+    # The headers ``mod.Request(content=...)`` would add (Host, Content-Length), given explicitly with the body as
+    # a stream: the same request for about half the CPU, and the URL is parsed once per distinct URL.
+    parsed = _url(mod, url)
+    if content:
+        headers.append((b"Content-Length", str(len(content)).encode("ascii")))
+    elif request.method in _LENGTH_METHODS:
+        headers.insert(0, (b"Content-Length", b"0"))
+    headers.insert(0, (b"Host", parsed.netloc))
+    req = mod.Request(request.method, parsed, headers=headers, stream=mod.ByteStream(content), extensions=extensions)
+    req.read()
+    return req
+
+
+def _url(mod: ModuleType, url: Any) -> Any:
+    """``mod.URL(url)``, parsed once per distinct URL string (URLs are immutable)."""
+    if not isinstance(url, str):
+        return url
+    key = (mod.__name__, url)
+    parsed = _URLS.get(key)
+    if parsed is None:
+        if len(_URLS) >= _URLS_MAX:
+            _URLS.clear()
+        parsed = _URLS[key] = mod.URL(url)
+    return parsed
 
 
 def shadow_request(mod: ModuleType, request: Any, plan: Plan) -> Any:

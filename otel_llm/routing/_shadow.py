@@ -122,14 +122,14 @@ class ShadowPool:
             _log.debug("shadow copy for %s not built: %r", job.experiment_id, exc)
             job.thread = None
             return
+        request.extensions[_lean.CANCEL_EXTENSION] = job  # cancel() sets job.cancelled, then aborts the socket
         token = otel_context.attach(baggage.set_baggage(A.BAGGAGE_SHADOW, "true"))
         try:
             with exp_ctx.use(tags):
                 response = send.handle_request(request)
                 try:
-                    for _chunk in response.stream:
-                        if job.cancelled:
-                            break
+                    for _chunk in response.stream:  # raises CancelledError once cancelled
+                        pass
                 finally:
                     response.close()
         except Exception as exc:  # a failing candidate must never surface anywhere but its own span

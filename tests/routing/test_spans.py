@@ -86,3 +86,18 @@ def test_router_not_wrapped_twice_by_global_instrumentation(llm_server: LLMServe
         router.close()
     routes = sorted((s.attributes[A.LLM_ROUTE], s.attributes[A.LLM_VARIANT]) for s in spans)
     assert routes == [("fallback", "candidate"), ("primary", "candidate")]  # one span per HTTP call, no more
+
+
+def test_cancelled_sync_shadow_span_says_cancelled(llm_server: LLMServer) -> None:
+    llm_server.behaviour["candidate"] = "forever"
+    with capture_spans() as spans:
+        router = _router(llm_server)
+        with httpx.Client(transport=router.transport(), base_url=llm_server.base("control")) as client:
+            assert client.post("/chat/completions", json=CHAT).status_code == 200
+            llm_server.wait_for("candidate")
+            time.sleep(0.1)  # the copy is reading the endless stream
+            router.close()  # cancels it
+            _wait(spans, 2)
+    shadow = next(s for s in spans if s.attributes[A.LLM_ROUTE] == "shadow")
+    assert shadow.attributes[A.ERROR_TYPE] == "CancelledError"
+    assert not shadow.status.is_ok
