@@ -24,14 +24,14 @@ class Telemetry:
         self.meter_provider = MeterProvider(metric_readers=[self.reader])
 
     def spans(self) -> list[Any]:
-        flush()  # calls complete on a background thread
+        flush()  # large or garbage-collected calls complete on a background thread
         return list(self.exporter.get_finished_spans())
 
     def llm_spans(self) -> list[Any]:
         return [s for s in self.spans() if "gen_ai.operation.name" in (s.attributes or {})]
 
     def metrics(self) -> dict[str, list[Any]]:
-        flush()  # measurements are recorded on a background thread
+        flush()  # calls completed on the background thread record their measurements there
         data = self.reader.get_metrics_data()
         out: dict[str, list[Any]] = {}
         if data is None:
