@@ -5,9 +5,16 @@ recogniser and every replacement by Presidio's ``AnonymizerEngine``:
 
 * a **prefilter** per recogniser (``'@'`` for e-mail, ``'sk-'`` for OpenAI keys, a digit run for cards, …)
   skips recognisers that cannot match the text at all;
+* a pattern recogniser runs on a window only if one of **its own compiled patterns** matches there (and, for
+  cards, the match passes the recogniser's own Luhn validation): where none does, Presidio would return nothing,
+  so skipping it cannot change a finding — it only saves Presidio's per-call bookkeeping;
 * phone numbers (the costly part of Presidio's default engine: one ``PhoneNumberMatcher`` scan per region over
   the whole text) are looked for only in **windows** around digit runs, one region after another until one
-  matches, instead of every region over every character;
+  matches, instead of every region over every character, and each match is parsed once (Presidio parses it
+  a second time only to name its region in the explanation, which we do not use);
+* findings that neither overlap nor are separated by spaces only (the usual case) are replaced directly with
+  the configured operator — exactly what Presidio's ``AnonymizerEngine`` does with them, as a test checks;
+  overlapping or space-separated findings go through the ``AnonymizerEngine`` for its conflict resolution;
 * no NLP artefacts in the default mode (no tokeniser, no context enhancer), patterns compiled once;
 * the engine is built once, lazily, under a lock, and shared by every thread.
 """
@@ -113,6 +120,61 @@ class _Finder:
         return windows
 
 
+class _PatternCheck:
+    """Can a Presidio ``PatternRecognizer`` find anything in a text? Asked of its own compiled patterns.
+
+    False only when the recogniser would return nothing: none of its patterns matches (Presidio reports pattern
+    matches only), or — with ``validate`` — every match fails the recogniser's own ``validate_result`` or
+    passes its ``invalidate_result`` (Presidio then scores it 0 and drops it). Use ``validate`` only for cheap
+    validators (Luhn); an e-mail's domain lookup would cost as much as running the recogniser.
+    """
+
+    __slots__ = ("recogniser", "regexes", "timeout", "validate")
+
+    def __init__(self, recogniser: Any, regexes: list[Any], validate: bool) -> None:
+        from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
+
+        self.recogniser = recogniser
+        self.regexes = regexes
+        self.validate = validate
+        self.timeout = REGEX_TIMEOUT_SECONDS
+
+    @classmethod
+    def of(cls, recogniser: EntityRecognizer, *, validate: bool = False) -> _PatternCheck | None:
+        """The check for ``recogniser`` (after its patterns were compiled), or None if it is not one we can ask."""
+        from presidio_analyzer import PatternRecognizer
+
+        if not isinstance(recogniser, PatternRecognizer):
+            return None
+        patterns: list[Any] = list(cast(Any, recogniser).patterns or ())
+        if not patterns:
+            return None
+        regexes = []
+        for pattern in patterns:
+            # The very regex objects Presidio compiled (same engine, same flags) when the stages were warmed up.
+            if pattern.compiled_regex is None or pattern.compiled_with_flags != recogniser.global_regex_flags:
+                return None
+            regexes.append(pattern.compiled_regex)
+        return cls(recogniser, regexes, validate)
+
+    def __call__(self, text: str) -> bool:
+        timeout = self.timeout
+        try:
+            if not self.validate:
+                return any(regex.search(text, timeout=timeout) for regex in self.regexes)
+            recogniser = self.recogniser
+            for regex in self.regexes:
+                for match in regex.finditer(text, timeout=timeout):
+                    value = match.group()
+                    if not value or recogniser.validate_result(value) is False:
+                        continue
+                    if not recogniser.invalidate_result(value):
+                        return True
+        except TimeoutError:
+            return True  # let the recogniser decide (it times out the same way and skips the pattern)
+        return False
+
+
 @dataclass(frozen=True, slots=True)
 class _Stage:
     """One Presidio recogniser and the prefilter deciding whether, and where, it runs."""
@@ -120,12 +182,16 @@ class _Stage:
     recogniser: EntityRecognizer
     needles: tuple[str, ...] = ()  # lower-case substrings, one of which must occur
     finder: _Finder | None = None
+    check: _PatternCheck | None = None  # set once the recogniser's patterns are compiled
 
     def run(self, text: str, lower: str, found: list[RecognizerResult]) -> list[RecognizerResult]:
         if self.needles and not any(needle in lower for needle in self.needles):
             return []
         entities = list(self.recogniser.supported_entities)
+        check = self.check
         if self.finder is None:
+            if check is not None and not check(text):
+                return []
             return list(self.recogniser.analyze(text, entities, _NO_NLP))
         # A trigger inside an earlier, surer finding (a card's digits in an IBAN, a key's letters in a PEM
         # block) is covered already: the anonymizer keeps the union of overlapping findings.
@@ -133,7 +199,10 @@ class _Stage:
         windows = self.finder.windows(text, taken)
         results: list[RecognizerResult] = []
         for lo, hi in windows:
-            for hit in self.recogniser.analyze(text[lo:hi], entities, _NO_NLP):
+            window = text[lo:hi]
+            if check is not None and not check(window):
+                continue
+            for hit in self.recogniser.analyze(window, entities, _NO_NLP):
                 hit.start += lo
                 hit.end += lo
                 results.append(hit)
@@ -156,6 +225,7 @@ def _offline_tld_extractor() -> Any:
 
 
 def _build_stages(entities: frozenset[str]) -> list[_Stage]:
+    import phonenumbers
     from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer
     from presidio_analyzer.predefined_recognizers import (
         CreditCardRecognizer,
@@ -175,6 +245,20 @@ def _build_stages(entities: frozenset[str]) -> list[_Stage]:
         def validate_result(self, pattern_text: str) -> bool:
             return bool(extractor(pattern_text).fqdn != "")
 
+    class PhoneInRegionRecognizer(PhoneRecognizer):
+        """Presidio's phone recogniser for its one region, taking each match as ``PhoneNumberMatcher`` found it.
+
+        Presidio's ``analyze`` parses every match a second time, only to name the number's region in the
+        explanation; the findings (span, entity, score) are the same without it.
+        """
+
+        def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
+            region = self.supported_regions[0]
+            matches = phonenumbers.PhoneNumberMatcher(text, region, leniency=PHONE_LENIENCY)
+            result = cast(Callable[..., "RecognizerResult"], self._get_recognizer_result)
+            found = [result(match, text, region, nlp_artifacts) for match in matches]
+            return list(EntityRecognizer.remove_duplicates(found))
+
     class RegionalPhoneRecognizer(PhoneRecognizer):
         """Presidio's phone recogniser, one region at a time.
 
@@ -185,7 +269,8 @@ def _build_stages(entities: frozenset[str]) -> list[_Stage]:
         def __init__(self) -> None:
             super().__init__(supported_regions=PHONE_REGIONS, leniency=PHONE_LENIENCY)
             self._by_region = [
-                PhoneRecognizer(supported_regions=(region,), leniency=PHONE_LENIENCY) for region in PHONE_REGIONS
+                PhoneInRegionRecognizer(supported_regions=(region,), leniency=PHONE_LENIENCY)
+                for region in PHONE_REGIONS
             ]
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[RecognizerResult]:
@@ -247,10 +332,14 @@ def _build_stages(entities: frozenset[str]) -> list[_Stage]:
     add(_Stage(UsSsnRecognizer(), finder=_Finder(_SSN_TRIGGER, 2, 2, expand=8)))
     phone = _Finder(_PHONE_CANDIDATE, 2, 12, expand=4, min_digits=_MIN_PHONE_DIGITS, exclude=_DATE_OR_TIME)
     add(_Stage(RegionalPhoneRecognizer(), finder=phone))
+    checked: list[_Stage] = []
     for stage in stages:
-        # Compile every pattern now, once, instead of on the first message.
+        # Compile every pattern now, once, instead of on the first message; then ask those compiled patterns
+        # before each run. Cards' Luhn check is cheap enough to ask too: most long digit runs are not cards.
         stage.recogniser.analyze("warm up 0", list(stage.recogniser.supported_entities), _NO_NLP)
-    return stages
+        check = _PatternCheck.of(stage.recogniser, validate=isinstance(stage.recogniser, CreditCardRecognizer))
+        checked.append(_Stage(stage.recogniser, stage.needles, stage.finder, check))
+    return checked
 
 
 class _Engine:
@@ -422,11 +511,51 @@ class PresidioRedactor:
                     self._cache.popitem(last=False)
         return redacted
 
+    def _replacement(self, entity: str) -> Callable[[str], str]:
+        """What the configured operator turns a value of ``entity`` into (Presidio's DEFAULT for others)."""
+        if entity not in self.entities:
+            return lambda value: "<REDACTED>"
+        if self.operator == "replace":
+            token = f"<{entity}>"
+            return lambda value: token
+        if self.operator == "mask":
+            return lambda value: "*" * len(value)
+        return self._hmac_token(entity)
+
+    def _replace_disjoint(self, text: str, found: Sequence[RecognizerResult]) -> str | None:
+        """``text`` with each finding replaced, or None when Presidio's conflict handling would matter.
+
+        That is when findings overlap or are empty (REMOVE_INTERSECTIONS trims them) or when two of the same
+        type are separated by spaces only (the anonymizer merges them into one).
+        """
+        parts: list[str] = []
+        end_before = 0
+        type_before = None
+        for start, end, entity in sorted((r.start, r.end, r.entity_type) for r in found):
+            if start >= end or start < end_before:
+                return None
+            gap = text[end_before:start]
+            if entity == type_before and not gap.strip(" "):
+                return None
+            parts.append(gap)
+            parts.append(self._replacement(entity)(text[start:end]))
+            end_before, type_before = end, entity
+        parts.append(text[end_before:])
+        return "".join(parts)
+
     def _redact(self, text: str) -> str:
         engine = self._get_engine()
         found = engine.analyze(text)
         if not found:
             return text
+        direct = self._replace_disjoint(text, found)
+        if direct is not None:
+            return direct
+        return self._anonymize(text, found)
+
+    def _anonymize(self, text: str, found: Sequence[RecognizerResult]) -> str:
+        """Presidio's ``AnonymizerEngine`` with the configured operators and REMOVE_INTERSECTIONS."""
+        engine = self._get_engine()
         from presidio_anonymizer.entities import ConflictResolutionStrategy
 
         result = engine.anonymizer.anonymize(
