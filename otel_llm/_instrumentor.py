@@ -54,10 +54,20 @@ class LLMInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         build_state(**kwargs)
         _patch()
+        global _active_kwargs
+        _active_kwargs = {k: v for k, v in kwargs.items() if k != "skip_dep_check"}
 
     def _uninstrument(self, **kwargs: Any) -> None:
         _unpatch()
         clear_state(kwargs.get("timeout_s", 5.0))
+
+
+_active_kwargs: dict[str, Any] = {}  # what the current instrumentation was set up with
+
+
+def active_kwargs() -> dict[str, Any]:
+    """The keyword arguments the active ``instrument()`` was called with (providers, settings, enrichers)."""
+    return dict(_active_kwargs)
 
 
 def build_state(**kwargs: Any) -> _state.State:

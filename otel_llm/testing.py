@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_llm import _api
-from otel_llm._instrumentor import flush
+from otel_llm._instrumentor import active_kwargs, flush
 
 
 class CapturedSpans(list[ReadableSpan]):
@@ -55,9 +55,11 @@ def capture_spans(**settings: Any) -> Iterator[CapturedSpans]:
     """Instrument with in-memory exporters for the block; yields the finished spans (a live list).
 
     Any keyword is passed to :func:`otel_llm.instrument` (e.g. ``capture_content=True``). The global tracer and
-    meter providers are left alone.
+    meter providers are left alone. An instrumentation that was active before the block is put back afterwards
+    as it was set up (same providers and settings).
     """
     was = _api.is_instrumented()
+    previous = active_kwargs() if was else {}
     if was:
         _api.uninstrument()
     exporter = InMemorySpanExporter()
@@ -74,4 +76,6 @@ def capture_spans(**settings: Any) -> Iterator[CapturedSpans]:
         tp.shutdown()
         captured.refresh()
         if was:
-            _api.instrument()
+            from otel_llm._instrumentor import LLMInstrumentor
+
+            LLMInstrumentor().instrument(skip_dep_check=True, **previous)
