@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
+from otel_llm.redaction._content import InputTooLongError, truncate_json
 from otel_llm.redaction._content import redact_content as _redact_content
-from otel_llm.redaction._content import truncate_json
-from otel_llm.redaction._presidio import InputTooLongError, PresidioRedactor
+from otel_llm.redaction._presidio import PresidioRedactor
 from otel_llm.redaction._worker import (
     DEFAULT_MAX_ATTRIBUTE_BYTES,
     DROPPED_PLACEHOLDER,

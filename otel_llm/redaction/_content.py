@@ -28,6 +28,10 @@ _USEFUL_CHARS: Final = 64
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
+class InputTooLongError(ValueError):
+    """The text is longer than the redactor's ``max_chars``: refuse rather than pass it through unredacted."""
+
+
 def clean_text(text: str) -> str:
     """``text`` with lone surrogates replaced by U+FFFD (a ``str`` holds no valid surrogate pairs)."""
     if text.isascii():  # O(1) for Python's compact strings; surrogates are not ASCII
@@ -47,13 +51,17 @@ class _Redacting:
     """Walks one attribute's value and returns it redacted and already clean (as `_clean` would leave it), so
     that it is serialised without a second walk."""
 
-    def __init__(self, redact: Callable[[str], str]) -> None:
+    def __init__(self, redact: Callable[[str], str], max_chars: int | None = None) -> None:
         self.redact = redact
         self.chars = 0
+        self.max_chars = max_chars
 
     def text(self, value: str) -> str:
         cleaned = clean_text(value)
         self.chars += len(cleaned)
+        if self.max_chars is not None and self.chars > self.max_chars:
+            # Checked before this text reaches the redactor: it never sees more than max_chars in all.
+            raise InputTooLongError(f"more than {self.max_chars} characters of content to redact")
         return clean_text(self.redact(cleaned))
 
     def value(self, value: object, key: str | None = None) -> object:
@@ -88,31 +96,20 @@ class _Redacting:
         return self.value(value)
 
 
-def count_chars(content: Mapping[str, object]) -> int:
-    """Characters of text in ``content`` (what the redactor would be fed), to enforce an input cap."""
-    total = 0
-    stack: list[object] = list(content.values())
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            total += len(item)
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return total
-
-
 def redact_content(
-    content: Mapping[str, object], redact: Callable[[str], str], max_attribute_bytes: int
+    content: Mapping[str, object],
+    redact: Callable[[str], str],
+    max_attribute_bytes: int,
+    max_input_chars: int | None = None,
 ) -> dict[str, str]:
     """Redact every text-bearing string of each attribute's value and serialise it as JSON within the budget.
 
-    Exceptions from ``redact`` propagate: the caller decides to fail closed.
+    Exceptions from ``redact`` propagate: the caller decides to fail closed. More than ``max_input_chars``
+    characters of text to redact in all raise `InputTooLongError` before the text over the cap is redacted.
     """
     if max_attribute_bytes < MIN_BUDGET:
         raise ValueError(f"max_bytes must be at least {MIN_BUDGET}, not {max_attribute_bytes}")
-    redacting = _Redacting(redact)
+    redacting = _Redacting(redact, max_input_chars)
     return {name: _fit(redacting.top(value), max_attribute_bytes) for name, value in content.items()}
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from otel_llm.errors import ConfigurationError
 from otel_llm.redaction import _rules
+from otel_llm.redaction._content import InputTooLongError
 
 if TYPE_CHECKING:
     from presidio_analyzer import EntityRecognizer, RecognizerResult
@@ -54,10 +55,6 @@ PHONE_LENIENCY: Final = 0
 
 _CACHE_ENTRIES = 4096  # redacted texts kept
 _CACHE_MAX_CHARS = 16_384  # longer texts are not cached
-
-
-class InputTooLongError(ValueError):
-    """The text is longer than the redactor's ``max_chars``: refuse rather than pass it through unredacted."""
 
 
 # --- prefilters: where a recogniser can match at all ---------------------------------------------------

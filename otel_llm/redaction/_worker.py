@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Final
 from opentelemetry import metrics
 
 from otel_llm import attributes as attrs
-from otel_llm.redaction._content import MIN_BUDGET, count_chars, redact_content
-from otel_llm.redaction._presidio import InputTooLongError
+from otel_llm.redaction._content import MIN_BUDGET, InputTooLongError, redact_content
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
@@ -238,11 +237,9 @@ class RedactionWorker:
         if self._deadline is not None and time.monotonic() >= self._deadline:
             self._drop(item, REASON_SHUTDOWN)
             return
-        if count_chars(item.content) > self._max_input_chars:
-            self._drop(item, REASON_TOO_LONG)
-            return
         try:
-            result = redact_content(item.content, self._redactor.redact, self._max_attribute_bytes)
+            content, redact = item.content, self._redactor.redact
+            result = redact_content(content, redact, self._max_attribute_bytes, self._max_input_chars)
         except BaseException as exc:  # fail closed, whatever it was
             reason = REASON_TOO_LONG if isinstance(exc, InputTooLongError) else REASON_ERROR
             logger.debug("redactor raised", exc_info=exc)
@@ -312,9 +309,7 @@ class RedactionWorker:
         if not item.claim():
             return
         try:
-            for name, value in redacted.items():
-                item.span.set_attribute(name, value)
-            item.span.set_attribute(attrs.LLM_REDACTION_STATUS, attrs.REDACTION_REDACTED)
+            item.span.set_attributes({**redacted, attrs.LLM_REDACTION_STATUS: attrs.REDACTION_REDACTED})
         except Exception:
             logger.debug("setting redacted attributes failed", exc_info=True)
             self._mark_dropped(item, REASON_ERROR)

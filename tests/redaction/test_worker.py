@@ -233,6 +233,26 @@ def test_over_long_input_fails_closed(telemetry, redactor):
     worker.shutdown(1)
 
 
+def test_input_cap_counts_every_text_and_the_redactor_never_sees_text_beyond_it(telemetry):
+    tracer_provider, exporter, meter_provider, reader = telemetry
+    seen: list[str] = []
+
+    class Recording:
+        def redact(self, text: str) -> str:
+            seen.append(text)
+            return text
+
+    worker = RedactionWorker(Recording(), meter_provider=meter_provider, max_input_chars=100)
+    content = {A.GEN_AI_INPUT_MESSAGES: [{"role": "user", "parts": [{"type": "text", "content": "x" * 60}]}] * 3}
+    _submit(worker, tracer_provider, content)
+    assert worker.flush(5)
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes[A.GEN_AI_INPUT_MESSAGES] == DROPPED_PLACEHOLDER
+    assert dropped_counts(reader)["too_long"] == 1
+    assert sum(len(t) for t in seen) <= 100
+    worker.shutdown(1)
+
+
 def test_shutdown_returns_within_its_timeout_and_ends_the_rest_as_dropped(telemetry):
     tracer_provider, exporter, meter_provider, reader = telemetry
     slow = _Slow()
