@@ -20,6 +20,7 @@ REPO = BENCH.parent
 
 # name -> timeout in seconds. Order: cheapest first, so a late failure costs the least.
 BENCHMARKS: dict[str, float] = {
+    "sdk_costs": 300,
     "capture_overhead": 600,
     "shadow_isolation": 900,
     "redaction_throughput": 1800,
