@@ -16,7 +16,6 @@ Python process every thread wake-up is also a GIL hand-off that the application'
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -133,7 +132,9 @@ class RedactionWorker:
         self._item_timeout_s = item_timeout_s
         self._max_attribute_bytes = max_attribute_bytes
         self._max_input_chars = max_input_chars
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        # Bounded by the pending count (queued or in progress), so that the queue itself can be the C one.
+        self._queue_size = queue_size
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         lock = threading.Lock()
         self._cond = threading.Condition(lock)  # flush() waiters: notified when nothing is pending
         self._wake = threading.Condition(lock)  # the watchdog: notified only when it sleeps idle
@@ -164,15 +165,15 @@ class RedactionWorker:
             item = _Item(span, end_time_ns, content)
             with self._cond:
                 self._pending += 1
+                full = self._pending > self._queue_size
                 if self._watch_idle:
                     self._wake.notify()
             if self._closed:
                 self._drop(item, REASON_SHUTDOWN)
-                return
-            try:
-                self._queue.put_nowait(item)
-            except queue.Full:
+            elif full:
                 self._drop(item, REASON_QUEUE_FULL)
+            else:
+                self._queue.put(item)
         except Exception:  # never into the app; the content was not set, so ending the span leaks nothing
             logger.debug("redaction submit failed", exc_info=True)
             if item is not None:
@@ -208,9 +209,7 @@ class RedactionWorker:
         current = runner.current if runner is not None else None
         if current is not None:
             self._drop(current[0], REASON_SHUTDOWN)
-        # Full only if submissions raced in after close; the runner drops those anyway.
-        with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(_STOP)
+        self._queue.put(_STOP)
         with self._cond:
             self._stopped = True
             self._wake.notify()
@@ -300,8 +299,7 @@ class RedactionWorker:
             if isinstance(queued, _Item):
                 self._drop(queued, REASON_TIMEOUT)
             elif queued is _STOP:
-                with contextlib.suppress(queue.Full):
-                    self._queue.put_nowait(_STOP)
+                self._queue.put(_STOP)
                 return
 
     # --- ending spans ---------------------------------------------------------------------------------------
