@@ -53,7 +53,7 @@ PHONE_REGIONS: Final = ("US", "GB", "DE", "FR")
 PHONE_LENIENCY: Final = 0
 
 
-_CACHE_ENTRIES = 4096  # redacted texts kept
+DEFAULT_CACHE_ENTRIES: Final = 4096  # redacted texts kept
 _CACHE_MAX_CHARS = 16_384  # longer texts are not cached
 
 
@@ -405,8 +405,9 @@ class PresidioRedactor:
     ``"replace"`` (``<EMAIL_ADDRESS>``), ``"mask"`` (``*`` for every character) or ``"hash"`` (HMAC-SHA256
     keyed with ``hmac_key`` or ``$OTEL_LLM_REDACTION_HMAC_KEY``: equal values give equal tokens,
     ``<EMAIL_ADDRESS:1a2b…>``). Texts longer than ``max_chars`` raise `InputTooLongError` (callers fail
-    closed). The engine is built on the first call (or `warm_up`) and shared by every redactor with the same
-    mode and entities.
+    closed). The last ``cache_entries`` redacted texts (up to 16,384 characters each) are kept and answered
+    again without the engine; 0 turns that off. The engine is built on the first call (or `warm_up`) and
+    shared by every redactor with the same mode and entities.
     """
 
     def __init__(
@@ -418,6 +419,7 @@ class PresidioRedactor:
         entities: Iterable[str] | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
         spacy_model: str = DEFAULT_SPACY_MODEL,
+        cache_entries: int = DEFAULT_CACHE_ENTRIES,
     ) -> None:
         if mode not in ("patterns", "ner"):
             raise ConfigurationError(f"redaction mode must be 'patterns' or 'ner', not {mode!r}")
@@ -438,6 +440,9 @@ class PresidioRedactor:
         self.entities = chosen
         self.max_chars = max_chars
         self.spacy_model = spacy_model
+        if cache_entries < 0:
+            raise ConfigurationError(f"cache_entries must be 0 or more, not {cache_entries}")
+        self.cache_entries = cache_entries
         self._key = key.encode() if isinstance(key, str) else key
         self._operators: dict[str, Any] | None = None
         # Prompts repeat (system prompts on every call, the same prompt on a primary and its shadow copy):
@@ -493,7 +498,7 @@ class PresidioRedactor:
     def redact(self, text: str) -> str:
         """``text`` with every finding replaced by the configured operator (recent texts from a cache)."""
         self._check_length(text)
-        cacheable = len(text) <= _CACHE_MAX_CHARS
+        cacheable = self.cache_entries > 0 and len(text) <= _CACHE_MAX_CHARS
         if cacheable:
             with self._cache_lock:
                 hit = self._cache.get(text)
@@ -504,7 +509,7 @@ class PresidioRedactor:
         if cacheable:
             with self._cache_lock:
                 self._cache[text] = redacted
-                if len(self._cache) > _CACHE_ENTRIES:
+                if len(self._cache) > self.cache_entries:
                     self._cache.popitem(last=False)
         return redacted
 

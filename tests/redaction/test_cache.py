@@ -24,9 +24,19 @@ def test_cache_is_bounded():
     from otel_llm.redaction import _presidio
 
     redactor = PresidioRedactor()
-    for i in range(_presidio._CACHE_ENTRIES + 10):
+    for i in range(_presidio.DEFAULT_CACHE_ENTRIES + 10):
         redactor.redact(f"note {i}")
-    assert len(redactor._cache) == _presidio._CACHE_ENTRIES
+    assert len(redactor._cache) == _presidio.DEFAULT_CACHE_ENTRIES
     big = "x" * (_presidio._CACHE_MAX_CHARS + 1)
     redactor.redact(big)
     assert big not in redactor._cache
+
+
+def test_cache_can_be_turned_off(monkeypatch):
+    redactor = PresidioRedactor(cache_entries=0)
+    calls = []
+    original = redactor._redact
+    monkeypatch.setattr(redactor, "_redact", lambda text: calls.append(text) or original(text))
+    assert redactor.redact("mail a@example.com") == redactor.redact("mail a@example.com") == "mail <EMAIL_ADDRESS>"
+    assert len(calls) == 2
+    assert not redactor._cache
