@@ -55,18 +55,28 @@ class ExperimentContext:
     # ``experiment(subject=...)``. Never exported: ``span_attributes()`` does not read it.
     subject_key: str | None = field(default=None, repr=False)
 
+    # The span attributes, computed once per context (a context tags every call made while it is active).
+    _attributes: dict[str, Any] = field(init=False, repr=False, compare=False, hash=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_attributes", self._compute_attributes())
+
     def merged_over(self, base: ExperimentContext | None) -> ExperimentContext:
         """This context's set fields over ``base``'s."""
         if base is None:
             return self
         changes: dict[str, Any] = {}
-        for name in self.__slots__:
+        for name in _FIELDS:
             value = getattr(self, name)
             if value is not None and value is not False and value != ():
                 changes[name] = value
         return replace(base, **changes)
 
     def span_attributes(self) -> dict[str, Any]:
+        """The ``llm.*`` span attributes of this context (shared: do not modify the returned dict)."""
+        return self._attributes
+
+    def _compute_attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {}
         if self.experiment_id is not None:
             attrs[A.LLM_EXPERIMENT_ID] = self.experiment_id
@@ -88,6 +98,7 @@ class ExperimentContext:
         return attrs
 
 
+_FIELDS = tuple(f for f in ExperimentContext.__slots__ if not f.startswith("_"))
 _CURRENT: contextvars.ContextVar[ExperimentContext | None] = contextvars.ContextVar("otel_llm_experiment", default=None)
 
 

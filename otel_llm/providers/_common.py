@@ -21,6 +21,14 @@ RAW_BODY_CAP = 8 * 1024 * 1024
 
 def loads(data: bytes | bytearray | str) -> Any:
     """``json.loads`` that returns None instead of raising; invalid UTF-8 is decoded with replacement."""
+    if type(data) is bytes:  # the common case, without json.loads' encoding detection and wrapper layers
+        try:
+            text = data.decode("utf-8")
+            value, end = _scan_once(text, 0)
+            if end == len(text) or not text[end:].strip(" \t\n\r"):  # JSON's own whitespace only
+                return value
+        except (StopIteration, ValueError, RecursionError):
+            pass  # leading whitespace, BOM, invalid UTF-8 or JSON: the general path below decides
     try:
         return json.loads(data)
     except RecursionError:
