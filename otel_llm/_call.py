@@ -56,6 +56,7 @@ class Call:
         "_skipped",
         "_stripper",
         "_times",
+        "capture",
         "metric_attrs",
         "owns_span",
         "parser",
@@ -84,6 +85,9 @@ class Call:
         self.provider = provider
         self.request = request
         self.owns_span = owns_span
+        # Content is gathered (and later redacted) only for a span that will be exported: a span the sampler
+        # dropped still gets its metrics, from the usage fields alone.
+        self.capture = state.settings.capture_content and span.is_recording()
         self.start = time.perf_counter()
         self.start_ns = time.time_ns()
         self.status_code = 0
@@ -103,7 +107,7 @@ class Call:
     def on_response(self, status_code: int, content_type: str, strip_usage: bool) -> None:
         self.status_code = status_code
         if status_code < 400 and (self.request.stream or "event-stream" in content_type or "ndjson" in content_type):
-            self.parser = self.provider.stream_parser(capture_content=self.state.settings.capture_content)
+            self.parser = self.provider.stream_parser(capture_content=self.capture)
             self._times = []
             if strip_usage:
                 from otel_llm.providers.openai import UsageChunkStripper
@@ -207,9 +211,7 @@ class Call:
         # usage) and the last events (usage, finish reasons) matter. SSE and NDJSON resynchronise at the next
         # event boundary, so the middle of a long stream need not be parsed; Gemini's JSON-array form does not.
         parts = self._parts
-        return (
-            not self.state.settings.capture_content and len(parts) > 2 * _TAIL_PARTS and self.provider.wire != "gemini"
-        )
+        return not self.capture and len(parts) > 2 * _TAIL_PARTS and self.provider.wire != "gemini"
 
     def _parse_head_and_tail(self) -> None:
         parser, times, parts = self.parser, self._times, self._parts
@@ -239,7 +241,7 @@ class Call:
             return None
         body = b"".join(self._parts)
         self._parts = []
-        return self.provider.parse_response(body, capture_content=self.state.settings.capture_content)  # type: ignore[no-any-return]
+        return self.provider.parse_response(body, capture_content=self.capture)  # type: ignore[no-any-return]
 
     def _finish(self, error: BaseException | None, end: float, end_ns: int) -> None:
         span = self.span
@@ -326,7 +328,7 @@ class Call:
 
         if not self.owns_span:
             return
-        content = self._content(resp) if state.settings.capture_content else None
+        content = self._content(resp) if self.capture else None
         worker = state.redaction_worker
         if content and worker is not None:
             worker.submit(span, end_ns, content)

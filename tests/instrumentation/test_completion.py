@@ -118,3 +118,46 @@ def test_capture_spans_puts_the_apps_instrumentation_back_as_it_was(telemetry, s
         assert span.attributes["gen_ai.provider.name"] == "vllm"  # ... and its settings
     finally:
         otel_llm.uninstrument()
+
+
+def test_span_dropped_by_the_sampler_still_gets_metrics_but_no_content_work(server, monkeypatch):
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+    from otel_llm._instrumentor import flush
+
+    gathered: list[object] = []
+    original = _call.Call._content
+
+    def spy(self: _call.Call, resp: object) -> dict[str, object]:
+        gathered.append(resp)
+        return original(self, resp)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_call.Call, "_content", spy)
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider(sampler=ALWAYS_OFF)
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    server.route("/v1/chat/completions", Reply.json(openai_chat(content="call me at +1 415 555 0100")))
+    otel_llm.instrument(tracer_provider=tp, meter_provider=MeterProvider(metric_readers=[reader]), capture_content=True)
+    try:
+        with otel_llm.experiment("exp-sampled", variant="control"):
+            resp = _client(server).chat.completions.create(model=MODEL, messages=MESSAGES)
+        assert resp.choices[0].message.content == "call me at +1 415 555 0100"
+        flush()
+    finally:
+        otel_llm.uninstrument()
+    assert exporter.get_finished_spans() == ()
+    assert gathered == []  # no content gathered, nothing handed to redaction
+    data = reader.get_metrics_data()
+    points = {
+        m.name: list(m.data.data_points) for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    }
+    tokens = {p.attributes["gen_ai.token.type"]: p.sum for p in points["gen_ai.client.token.usage"]}
+    assert tokens == {"input": 1600, "output": 300}
+    [duration] = points["gen_ai.client.operation.duration"]
+    assert duration.count == 1 and duration.attributes["llm.variant"] == "control"
