@@ -161,3 +161,23 @@ def test_span_dropped_by_the_sampler_still_gets_metrics_but_no_content_work(serv
     assert tokens == {"input": 1600, "output": 300}
     [duration] = points["gen_ai.client.operation.duration"]
     assert duration.count == 1 and duration.attributes["llm.variant"] == "control"
+
+
+def test_enrichers_run_on_the_background_thread_never_delaying_the_app(telemetry, server, end_threads):
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    seen: list[str] = []
+
+    def judge(span: object, call: object) -> None:
+        seen.append(threading.current_thread().name)
+
+    otel_llm.instrument(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, enrichers=[judge]
+    )
+    try:
+        _client(server).chat.completions.create(model=MODEL, messages=MESSAGES)
+        [span] = telemetry.llm_spans()
+    finally:
+        otel_llm.uninstrument()
+    assert span.attributes["gen_ai.usage.output_tokens"] == 300
+    assert end_threads == ["otel-llm"]
+    assert seen == ["otel-llm"]
