@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import random
+import threading
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -236,7 +237,9 @@ class Router:
         br = self._breakers.get((c.exp.id, fb.name))
         return fb if br is None or br.allow() else None
 
-    def _shadow_job(self, mod: ModuleType, request: Any, primary: Any, plan: Plan) -> tuple[_Job, int, float]:
+    def _shadow_job(
+        self, mod: ModuleType, request: Any, primary: Any, plan: Plan, primary_sent: threading.Event | None
+    ) -> tuple[_Job, int, float]:
         assert plan.shadow is not None
         assert plan.compiled.exp.shadow is not None
         cfg = plan.compiled.exp.shadow
@@ -244,9 +247,13 @@ class Router:
 
         def start() -> tuple[Any, exp_ctx.ExperimentContext]:
             # Runs in the shadow worker, in the job's copy of the app's context, once the primary's span exists
-            # (sync: the copy is fired after the primary returned; async: the task's first step runs only when
-            # the primary's send first awaits, after the instrumentation started its span).
+            # (the copy is fired just before the primary is sent; the instrumentation starts the primary's span
+            # before its first network wait, which is when a sync worker gets the GIL and an async task its
+            # first step). A sync worker that runs earlier than that waits for the primary to be done.
             span_ctx = primary.extensions.get(SPAN_CONTEXT_EXTENSION) if primary is not None else None
+            if span_ctx is None and primary_sent is not None and primary is not None:
+                primary_sent.wait(cfg.timeout_s)
+                span_ctx = primary.extensions.get(SPAN_CONTEXT_EXTENSION)
             links = (Link(span_ctx),) if span_ctx is not None and span_ctx.is_valid else ()
             if span_ctx is not None and links and not trace.get_current_span().get_span_context().is_valid:
                 # No app span to share: the shadow joins the primary's trace as its child (SPEC §7.4: same trace).
@@ -266,10 +273,23 @@ class Router:
         job = _Job(plan.compiled.exp.id, shadow.name, start, contextvars.copy_context())
         return job, cfg.max_in_flight, cfg.timeout_s
 
-    def fire_shadow(self, mod: ModuleType, request: Any, primary: Any, plan: Plan, is_async: bool) -> None:
-        """Start the shadow copy; never raises and never blocks on the candidate."""
+    def fire_shadow(
+        self,
+        mod: ModuleType,
+        request: Any,
+        primary: Any,
+        plan: Plan,
+        is_async: bool,
+        *,
+        primary_sent: threading.Event | None = None,
+    ) -> None:
+        """Start the shadow copy; never raises and never blocks on the candidate.
+
+        ``primary_sent`` (sync): set once the primary is done; a copy that starts before the primary's span exists
+        waits for it, so that it can link to it.
+        """
         try:
-            job, limit, timeout_s = self._shadow_job(mod, request, primary, plan)
+            job, limit, timeout_s = self._shadow_job(mod, request, primary, plan, primary_sent)
             if is_async:
                 self._pool.submit_async(mod, job, limit, timeout_s)
             else:
