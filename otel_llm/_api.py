@@ -19,6 +19,7 @@ def instrument(
     meter_provider: Any = None,
     capture_content: bool | None = None,
     redaction: str | None = None,
+    redaction_process: bool | None = None,
     prices: str | os.PathLike[str] | None = None,
     provider_hosts: Mapping[str, str] | None = None,
     stream_include_usage: bool | None = None,
@@ -30,6 +31,9 @@ def instrument(
     Arguments left ``None`` come from ``OTEL_LLM_*`` environment variables, then defaults; bad values raise
     :class:`otel_llm.errors.ConfigurationError` here, never later.
 
+    ``redaction_process=True`` runs the redaction of captured content in a child process instead of a thread
+    of this one: one extra Python process, but Presidio's CPU no longer competes with the app for the GIL.
+
     ``enrichers`` are callables ``(span, call: CallInfo) -> None`` run as each call finishes, before the span
     ends and before content is redacted (e.g. to put a judge's verdict on the span). An enricher that raises is
     logged and counted, never raised into the app.
@@ -39,6 +43,7 @@ def instrument(
         "meter_provider": meter_provider,
         "capture_content": capture_content,
         "redaction": redaction,
+        "redaction_process": redaction_process,
         "prices": prices,
         "provider_hosts": provider_hosts,
         "stream_include_usage": stream_include_usage,

@@ -24,6 +24,7 @@ _MODULES = ("httpx", "httpx2")
 _SETTING_KEYS = (
     "capture_content",
     "redaction",
+    "redaction_process",
     "prices",
     "provider_hosts",
     "stream_include_usage",
@@ -41,6 +42,12 @@ def _build_redaction_worker(settings: config.Settings, meter_provider: Any) -> A
             f"(content is never exported unredacted) — {exc}"
         ) from exc
     redactor = PresidioRedactor(mode="ner") if settings.redaction == "ner" else PresidioRedactor(mode="patterns")
+    if settings.redaction_process:
+        from otel_llm.redaction import ProcessRedactionWorker
+
+        worker = ProcessRedactionWorker(redactor, meter_provider=meter_provider)
+        worker.wait_ready(60.0)  # the child builds its engine now, not mid-traffic; if it cannot, content is dropped
+        return worker
     redactor.warm_up()  # build the engine (and its imports) here, not on the worker thread mid-traffic
     return RedactionWorker(redactor, meter_provider=meter_provider)
 

@@ -22,6 +22,7 @@ class Settings:
 
     capture_content: bool = False
     redaction: str = "presidio"
+    redaction_process: bool = False
     prices_file: Path | None = None
     provider_hosts: Mapping[str, str] = field(default_factory=dict)
     stream_include_usage: bool = True
@@ -56,6 +57,7 @@ def resolve(
     *,
     capture_content: bool | None = None,
     redaction: str | None = None,
+    redaction_process: bool | None = None,
     prices: str | os.PathLike[str] | None = None,
     provider_hosts: Mapping[str, str] | None = None,
     stream_include_usage: bool | None = None,
@@ -74,6 +76,10 @@ def resolve(
         raise ConfigurationError(
             f"redaction={redaction!r} is not supported; choose one of {', '.join(REDACTION_MODES)}"
         )
+    if redaction_process is None:
+        redaction_process = _bool(env.OTEL_LLM_REDACTION_PROCESS, e.get(env.OTEL_LLM_REDACTION_PROCESS, "false"))
+    elif not isinstance(redaction_process, bool):
+        raise ConfigurationError(f"redaction_process={redaction_process!r} is not a boolean; use True or False")
     if prices is None:
         prices = e.get(env.OTEL_LLM_PRICES_FILE) or None
     prices_path = Path(prices) if prices is not None else None
@@ -102,6 +108,7 @@ def resolve(
     return Settings(
         capture_content=capture_content,
         redaction=redaction,
+        redaction_process=redaction_process,
         prices_file=prices_path,
         provider_hosts=hosts,
         stream_include_usage=stream_include_usage,

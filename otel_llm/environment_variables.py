@@ -11,6 +11,10 @@ OTEL_LLM_REDACTION: Final = "OTEL_LLM_REDACTION"
 """Redaction mode when content is captured: ``presidio`` (default, pattern recognisers + secrets) or ``ner``
 (adds PERSON/LOCATION/ORG with a spaCy model). Content is never exported unredacted."""
 
+OTEL_LLM_REDACTION_PROCESS: Final = "OTEL_LLM_REDACTION_PROCESS"
+"""``true`` to run redaction in a child process (one extra Python process with the Presidio engine), so that its
+CPU does not compete with the app's threads for the GIL. Default ``false`` (a thread in the app's process)."""
+
 OTEL_LLM_PRICES_FILE: Final = "OTEL_LLM_PRICES_FILE"
 """Path of a prices YAML for self-hosted and fine-tuned models (per-token or GPU-hour amortised)."""
 
@@ -34,6 +38,7 @@ OTEL_LLM_REDACTION_HMAC_KEY: Final = "OTEL_LLM_REDACTION_HMAC_KEY"
 ALL: Final = (
     OTEL_LLM_CAPTURE_CONTENT,
     OTEL_LLM_REDACTION,
+    OTEL_LLM_REDACTION_PROCESS,
     OTEL_LLM_PRICES_FILE,
     OTEL_LLM_PROVIDER_HOSTS,
     OTEL_LLM_STREAM_INCLUDE_USAGE,

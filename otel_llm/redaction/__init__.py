@@ -4,6 +4,7 @@
 masks or HMAC-hashes what it finds; any callable object with ``redact(text) -> str`` can stand in for it.
 ``RedactionWorker`` takes finished spans and their content, redacts on a background thread, sets the JSON
 attributes and ends the spans — or, when redaction cannot finish, sets `DROPPED_PLACEHOLDER` instead.
+``ProcessRedactionWorker`` does the same with the redactor in a child process (no GIL contention with the app).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Protocol, runtime_checkable
 from otel_llm.redaction._content import InputTooLongError, truncate_json
 from otel_llm.redaction._content import redact_content as _redact_content
 from otel_llm.redaction._presidio import PresidioRedactor
+from otel_llm.redaction._process import ProcessRedactionWorker
 from otel_llm.redaction._worker import (
     DEFAULT_MAX_ATTRIBUTE_BYTES,
     DROPPED_PLACEHOLDER,
@@ -47,6 +49,7 @@ __all__ = [
     "DROPPED_PLACEHOLDER",
     "InputTooLongError",
     "PresidioRedactor",
+    "ProcessRedactionWorker",
     "RedactionWorker",
     "Redactor",
     "redact_content",

@@ -450,6 +450,18 @@ class PresidioRedactor:
         self._cache: OrderedDict[str, str] = OrderedDict()
         self._cache_lock = threading.Lock()
 
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments that build an equal redactor (how the redaction process builds its own)."""
+        return {
+            "mode": self.mode,
+            "operator": self.operator,
+            "hmac_key": self._key,
+            "entities": sorted(self.entities),
+            "max_chars": self.max_chars,
+            "spacy_model": self.spacy_model,
+            "cache_entries": self.cache_entries,
+        }
+
     @staticmethod
     def default_entities(mode: Mode = "patterns") -> tuple[str, ...]:
         """The entities redacted by default in ``mode``."""

@@ -104,7 +104,129 @@ class _Runner(threading.Thread):
                 self.current = None
 
 
-class RedactionWorker:
+class SpanEnder:
+    """What both redaction backends share: the pending count, ``submit``/``flush``, and fail-closed span ending.
+
+    A subclass hands accepted items to its backend in ``_enqueue`` and, for each, eventually calls
+    `_finish` (redacted attributes) or `_drop` (placeholder, ``dropped`` status and a count); either ends the
+    span exactly once and settles the pending count.
+    """
+
+    def __init__(self, *, queue_size: int, meter_provider: MeterProvider | None) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, not {queue_size}")
+        # Bounded by the pending count (queued or in progress), so that the queue itself can be the C one.
+        self._queue_size = queue_size
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)  # flush() waiters: notified when nothing is pending
+        self._pending = 0
+        self._closed = False
+        meter = (meter_provider or metrics.get_meter_provider()).get_meter("otel_llm.redaction")
+        self._dropped = meter.create_counter(
+            attrs.METRIC_REDACTION_DROPPED,
+            unit="{span}",
+            description="Spans whose content was dropped because redaction could not finish (fail closed).",
+        )
+
+    # --- request thread -------------------------------------------------------------------------------------
+    def submit(self, span: Span, end_time_ns: int | None, content: Mapping[str, object]) -> None:
+        """Hand over a finished span whose content attributes are to be redacted; ends it later (or now)."""
+        item: _Item | None = None
+        try:
+            item = _Item(span, end_time_ns, content)
+            with self._cond:
+                self._pending += 1
+                full = self._pending > self._queue_size
+                self._submitted()
+            if self._closed:
+                self._drop(item, REASON_SHUTDOWN)
+            elif full:
+                self._drop(item, REASON_QUEUE_FULL)
+            else:
+                self._queue.put(item)
+        except Exception:  # never into the app; the content was not set, so ending the span leaks nothing
+            logger.debug("redaction submit failed", exc_info=True)
+            if item is not None:
+                self._drop(item, REASON_ERROR)
+            else:
+                try:
+                    span.end(end_time=end_time_ns)
+                except Exception:
+                    logger.debug("ending span failed", exc_info=True)
+
+    def _submitted(self) -> None:
+        """Called with the lock held after each submission (before the item is queued)."""
+
+    # --- control --------------------------------------------------------------------------------------------
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every item submitted so far has been ended; False on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+
+    def _drop_queued(self, reason: str) -> None:
+        """End everything still in the queue as dropped (stop markers are put back)."""
+        stop = False
+        while True:
+            try:
+                queued = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(queued, _Item):
+                self._drop(queued, reason)
+            elif queued is _STOP:
+                stop = True
+        if stop:
+            self._queue.put(_STOP)
+
+    # --- ending spans ---------------------------------------------------------------------------------------
+    def _finish(self, item: _Item, redacted: Mapping[str, str]) -> None:
+        if not item.claim():
+            return
+        try:
+            item.span.set_attributes({**redacted, attrs.LLM_REDACTION_STATUS: attrs.REDACTION_REDACTED})
+        except Exception:
+            logger.debug("setting redacted attributes failed", exc_info=True)
+            self._mark_dropped(item, REASON_ERROR)
+        finally:
+            self._end(item)
+
+    def _drop(self, item: _Item, reason: str) -> None:
+        if item.claim():
+            self._fail(item, reason)
+
+    def _fail(self, item: _Item, reason: str) -> None:
+        """Placeholder, status and count for an item already claimed, then end it."""
+        try:
+            self._mark_dropped(item, reason)
+        finally:
+            self._end(item)
+
+    def _mark_dropped(self, item: _Item, reason: str) -> None:
+        try:
+            for name in item.content:
+                item.span.set_attribute(name, DROPPED_PLACEHOLDER)
+            item.span.set_attribute(attrs.LLM_REDACTION_STATUS, attrs.REDACTION_DROPPED)
+        except Exception:
+            logger.debug("setting the dropped placeholder failed", exc_info=True)
+        try:
+            self._dropped.add(1, {DROP_REASON: reason})
+        except Exception:
+            logger.debug("counting a dropped item failed", exc_info=True)
+
+    def _end(self, item: _Item) -> None:
+        try:
+            item.span.end(end_time=item.end_time_ns)
+        except Exception:
+            logger.debug("ending span failed", exc_info=True)
+        finally:
+            with self._cond:
+                self._pending -= 1
+                if self._pending == 0:
+                    self._cond.notify_all()
+
+
+class RedactionWorker(SpanEnder):
     """Redacts span content on a background thread and ends the spans; fails closed (see module docstring).
 
     ``submit`` never blocks and never raises. ``flush(timeout)`` waits until everything submitted so far is
@@ -122,74 +244,32 @@ class RedactionWorker:
         max_input_chars: int = DEFAULT_MAX_INPUT_CHARS,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if queue_size < 1:
-            raise ValueError(f"queue_size must be at least 1, not {queue_size}")
         if item_timeout_s <= 0:
             raise ValueError(f"item_timeout_s must be positive, not {item_timeout_s}")
         if max_attribute_bytes < MIN_BUDGET:
             raise ValueError(f"max_attribute_bytes must be at least {MIN_BUDGET}, not {max_attribute_bytes}")
+        super().__init__(queue_size=queue_size, meter_provider=meter_provider)
         self._redactor = redactor
         self._item_timeout_s = item_timeout_s
         self._max_attribute_bytes = max_attribute_bytes
         self._max_input_chars = max_input_chars
-        # Bounded by the pending count (queued or in progress), so that the queue itself can be the C one.
-        self._queue_size = queue_size
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        lock = threading.Lock()
-        self._cond = threading.Condition(lock)  # flush() waiters: notified when nothing is pending
-        self._wake = threading.Condition(lock)  # the watchdog: notified only when it sleeps idle
-        self._pending = 0
-        self._closed = False
+        self._wake = threading.Condition(self._lock)  # the watchdog: notified only when it sleeps idle
         self._stopped = False
         self._deadline: float | None = None
         self._watch_idle = False
         self._warm = threading.Lock()
         self._warmed = False
         self._stuck: list[_Runner] = []
-        meter = (meter_provider or metrics.get_meter_provider()).get_meter("otel_llm.redaction")
-        self._dropped = meter.create_counter(
-            attrs.METRIC_REDACTION_DROPPED,
-            unit="{span}",
-            description="Spans whose content was dropped because redaction could not finish (fail closed).",
-        )
         self._runner: _Runner | None = _Runner(self)
         self._runner.start()
         self._watchdog = threading.Thread(target=self._watch, name="otel-llm-redaction-watchdog", daemon=True)
         self._watchdog.start()
 
-    # --- request thread -------------------------------------------------------------------------------------
-    def submit(self, span: Span, end_time_ns: int | None, content: Mapping[str, object]) -> None:
-        """Hand over a finished span whose content attributes are to be redacted; ends it later (or now)."""
-        item: _Item | None = None
-        try:
-            item = _Item(span, end_time_ns, content)
-            with self._cond:
-                self._pending += 1
-                full = self._pending > self._queue_size
-                if self._watch_idle:
-                    self._wake.notify()
-            if self._closed:
-                self._drop(item, REASON_SHUTDOWN)
-            elif full:
-                self._drop(item, REASON_QUEUE_FULL)
-            else:
-                self._queue.put(item)
-        except Exception:  # never into the app; the content was not set, so ending the span leaks nothing
-            logger.debug("redaction submit failed", exc_info=True)
-            if item is not None:
-                self._drop(item, REASON_ERROR)
-            else:
-                try:
-                    span.end(end_time=end_time_ns)
-                except Exception:
-                    logger.debug("ending span failed", exc_info=True)
+    def _submitted(self) -> None:
+        if self._watch_idle:
+            self._wake.notify()
 
     # --- control --------------------------------------------------------------------------------------------
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every item submitted so far has been ended; False on timeout."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._pending == 0, timeout)
-
     def shutdown(self, timeout_s: float = 5.0) -> bool:
         """Stop accepting work, drain within ``timeout_s``, end the rest as dropped. True if all drained."""
         deadline = time.monotonic() + max(0.0, timeout_s)
@@ -198,13 +278,7 @@ class RedactionWorker:
             self._deadline = deadline
             self._cond.notify_all()
         drained = self.flush(max(0.0, deadline - time.monotonic()))
-        while True:
-            try:
-                leftover = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(leftover, _Item):
-                self._drop(leftover, REASON_SHUTDOWN)
+        self._drop_queued(REASON_SHUTDOWN)
         runner = self._runner
         current = runner.current if runner is not None else None
         if current is not None:
@@ -301,49 +375,3 @@ class RedactionWorker:
             elif queued is _STOP:
                 self._queue.put(_STOP)
                 return
-
-    # --- ending spans ---------------------------------------------------------------------------------------
-    def _finish(self, item: _Item, redacted: Mapping[str, str]) -> None:
-        if not item.claim():
-            return
-        try:
-            item.span.set_attributes({**redacted, attrs.LLM_REDACTION_STATUS: attrs.REDACTION_REDACTED})
-        except Exception:
-            logger.debug("setting redacted attributes failed", exc_info=True)
-            self._mark_dropped(item, REASON_ERROR)
-        finally:
-            self._end(item)
-
-    def _drop(self, item: _Item, reason: str) -> None:
-        if item.claim():
-            self._fail(item, reason)
-
-    def _fail(self, item: _Item, reason: str) -> None:
-        """Placeholder, status and count for an item already claimed, then end it."""
-        try:
-            self._mark_dropped(item, reason)
-        finally:
-            self._end(item)
-
-    def _mark_dropped(self, item: _Item, reason: str) -> None:
-        try:
-            for name in item.content:
-                item.span.set_attribute(name, DROPPED_PLACEHOLDER)
-            item.span.set_attribute(attrs.LLM_REDACTION_STATUS, attrs.REDACTION_DROPPED)
-        except Exception:
-            logger.debug("setting the dropped placeholder failed", exc_info=True)
-        try:
-            self._dropped.add(1, {DROP_REASON: reason})
-        except Exception:
-            logger.debug("counting a dropped item failed", exc_info=True)
-
-    def _end(self, item: _Item) -> None:
-        try:
-            item.span.end(end_time=item.end_time_ns)
-        except Exception:
-            logger.debug("ending span failed", exc_info=True)
-        finally:
-            with self._cond:
-                self._pending -= 1
-                if self._pending == 0:
-                    self._cond.notify_all()
