@@ -21,44 +21,10 @@ import logging
 import os
 import pickle
 import signal
-import struct
 import sys
-from typing import IO, Any, Final
+from typing import Any
 
-HEADER: Final = struct.Struct(">I")
-MAX_FRAME: Final = 1 << 30
-STATUS_OK: Final = "ok"
-
-
-def write_frame(out: IO[bytes], obj: object) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    out.write(HEADER.pack(len(data)) + data)
-    out.flush()
-
-
-def read_exactly(stream: IO[bytes], size: int) -> bytes | None:
-    chunks, missing = [], size
-    while missing:
-        chunk = stream.read(missing)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        missing -= len(chunk)
-    return b"".join(chunks)
-
-
-def read_frame(stream: IO[bytes]) -> Any:
-    """The next frame's object; ``EOFError`` at the end of the stream."""
-    header = read_exactly(stream, HEADER.size)
-    if header is None:
-        raise EOFError
-    (size,) = HEADER.unpack(header)
-    if size > MAX_FRAME:
-        raise ValueError(f"frame of {size} bytes")
-    data = read_exactly(stream, size)
-    if data is None:
-        raise EOFError
-    return pickle.loads(data)  # frames come from the parent that started this process
+from otel_llm.redaction._frames import read_frame, write_frame
 
 
 def _build(kind: str, spec: Any) -> Any:
@@ -80,6 +46,7 @@ def main() -> int:
     stdin = sys.stdin.buffer
 
     from otel_llm.redaction._content import InputTooLongError, redact_content
+    from otel_llm.redaction._frames import STATUS_OK
     from otel_llm.redaction._worker import REASON_ERROR, REASON_TOO_LONG
 
     try:

@@ -31,8 +31,8 @@ import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from otel_llm.redaction._child import HEADER, MAX_FRAME, STATUS_OK
 from otel_llm.redaction._content import MIN_BUDGET
+from otel_llm.redaction._frames import HEADER, MAX_FRAME, STATUS_OK, encode
 from otel_llm.redaction._presidio import PresidioRedactor
 from otel_llm.redaction._worker import (
     _STOP,
@@ -124,7 +124,7 @@ class ProcessRedactionWorker(SpanEnder):
             spec: tuple[str, Any] = ("presidio", redactor.options())
         else:
             spec = ("object", pickle.dumps(redactor, protocol=pickle.HIGHEST_PROTOCOL))
-        self._init_frame = _frame((*spec, max_attribute_bytes, max_input_chars))
+        self._init_frame = encode((*spec, max_attribute_bytes, max_input_chars))
         self._item_timeout_s = item_timeout_s
         self._start_timeout_s = start_timeout_s
         self._ids = itertools.count()
@@ -231,7 +231,7 @@ class ProcessRedactionWorker(SpanEnder):
                 self._drop(item, REASON_PROCESS_EXIT)
             return
         try:
-            data = _frame(frame)
+            data = encode(frame)
         except Exception:  # content that does not pickle: those items fail closed, the child is fine
             logger.debug("content could not be pickled", exc_info=True)
             self._forget(child, [item_id for item_id, _ in frame], REASON_ERROR)
@@ -365,9 +365,9 @@ class ProcessRedactionWorker(SpanEnder):
                 self._failures += 1
                 self._next_start = time.monotonic() + min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2 ** (self._failures - 1))
         child.ready.set()  # a sender waiting for it to start stops waiting
+        self._reap(child, time.monotonic() + 1.0)
         for item, _ in held:
             self._drop(item, child.exit_reason)
-        self._reap(child, time.monotonic() + 1.0)
         if unexpected:
             logger.debug("the redaction process exited (code %s)", child.proc.returncode)
 
@@ -404,13 +404,13 @@ class ProcessRedactionWorker(SpanEnder):
             child.inflight.clear()
             if self._child is child:
                 self._child = None
-        for item, _ in held:
-            self._drop(item, reason)
         child.ready.set()
         if reason == REASON_SHUTDOWN and child.close_stdin(0.01):  # a healthy child exits on EOF
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.proc.wait(max(0.0, min(0.2, deadline - time.monotonic() - 0.05)))
         self._reap(child, deadline)
+        for item, _ in held:  # once the child is gone: flush() returning means the process is reaped
+            self._drop(item, reason)
 
     def _reap(self, child: _Child, deadline: float) -> None:
         proc = child.proc
@@ -424,11 +424,6 @@ class ProcessRedactionWorker(SpanEnder):
         with self._lock:
             if proc.returncode is not None and child in self._children:
                 self._children.remove(child)
-
-
-def _frame(obj: object) -> bytes:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(data)) + data
 
 
 def _write(stream: IO[bytes] | None, data: bytes) -> None:
