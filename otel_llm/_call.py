@@ -27,9 +27,11 @@ from otel_llm.enrich.cost import Usage
 from otel_llm.enrich.experiment import ExperimentContext
 from otel_llm.providers.base import LLMRequest, LLMResponse, StreamParser
 
-# At the end of a long stream whose middle can be skipped, at least this much of its tail is parsed.
-_TAIL_PARTS = 16
-_TAIL_BYTES = 16 * 1024
+# A long stream without content capture is parsed at its head (up to the first content event) and over its last
+# _TAIL_EVENTS whole events (usage, finish reasons); the middle is only counted. Streams of up to
+# _MIN_SKIP_PARTS parts are parsed whole.
+_TAIL_EVENTS = 16
+_MIN_SKIP_PARTS = 32
 # A call whose kept bytes fit in this is completed on the thread that finished it: handing ~200 µs of work to
 # the background thread costs more (thread wake-up, GIL hand-off) than it saves, since the GIL serialises it.
 INLINE_BYTES = 64 * 1024
@@ -97,7 +99,7 @@ class Call:
         self._parts: list[bytes] = []
         self._times: list[float] | None = None  # arrival time of each part, streams only
         self._size = 0
-        self._skipped = 0  # stream parts not parsed (their content events are counted as one chunk each)
+        self._skipped = 0  # events in the unparsed middle of a long stream (counted as one chunk each)
         self._inline: tuple[float, float] | None = None  # (first, last) content time once parsing went inline
         self._done = False
         self._ctx = ctx
@@ -212,8 +214,7 @@ class Call:
         # Without content capture only the first content event (time to first chunk, model, Anthropic's input
         # usage) and the last events (usage, finish reasons) matter. SSE and NDJSON resynchronise at the next
         # event boundary, so the middle of a long stream need not be parsed; Gemini's JSON-array form does not.
-        parts = self._parts
-        return not self.capture and len(parts) > 2 * _TAIL_PARTS and self.provider.wire != "gemini"
+        return not self.capture and len(self._parts) > _MIN_SKIP_PARTS and self.provider.wire != "gemini"
 
     def _parse_head_and_tail(self) -> None:
         parser, times, parts = self.parser, self._times, self._parts
@@ -225,14 +226,18 @@ class Call:
             if parser.feed(part):
                 first = times[head]
                 break
+        # Walk back from the end until the tail holds _TAIL_EVENTS whole events (plus the boundary before the
+        # first of them), whatever their size and however the HTTP chunks cut them. A body without that many
+        # event boundaries (e.g. one JSON document from a server that ignored "stream") is parsed whole.
+        count = _event_boundaries(self.provider.wire)
         start = len(parts)
-        tail_bytes = 0
-        while start > head + 1 and (tail_bytes < _TAIL_BYTES or len(parts) - start < _TAIL_PARTS):
+        seen = 0
+        while start > head + 1 and seen <= _TAIL_EVENTS:
             start -= 1
-            tail_bytes += len(parts[start])
-        for part in parts[start:]:
+            seen += count(parts[start])
+        for part in parts[start:]:  # start == head + 1 when there were not enough boundaries: nothing skipped
             parser.feed(part)
-        self._skipped = start - head - 1
+        self._skipped = sum(count(p) for p in parts[head + 1 : start])
         self._parts = []
         self._inline = (first, times[-1])
 
@@ -348,6 +353,20 @@ class Call:
         if resp is not None and resp.output_messages:
             content[A.GEN_AI_OUTPUT_MESSAGES] = resp.output_messages
         return content
+
+
+def _count_ndjson(part: bytes) -> int:
+    return part.count(b"\n")
+
+
+def _count_sse(part: bytes) -> int:
+    # An SSE event ends with a blank line: "\n\n", or "\r\n\r\n" (whose "\n\r\n" is counted). A boundary cut
+    # between two parts is not counted, which only makes the tail longer.
+    return part.count(b"\n\n") + part.count(b"\n\r\n")
+
+
+def _event_boundaries(wire: str) -> Any:
+    return _count_ndjson if wire == "ollama" else _count_sse
 
 
 def request_attributes(req: LLMRequest) -> dict[str, Any]:
