@@ -6,9 +6,9 @@ wrappers in ``_streaming``; finished exactly once (exhaustion, close, error or g
 While the response is read a call only keeps the bytes it sees (with their arrival times); when it finishes,
 ``_complete`` parses the response, sets the span's attributes and event, computes cost, records metrics, runs
 enrichers and ends the span with the end time taken when the call finished. That runs inline for bodies up to
-``INLINE_BYTES`` and on the background thread for larger ones, when garbage collection ended the call or when
-enrichers are configured. (A span owned by the SDK itself — anthropic's — is always completed synchronously,
-before the SDK ends it.)
+``INLINE_BYTES`` and on the background thread for larger ones, shadow copies, calls ended by garbage collection
+and whenever enrichers are configured. (A span owned by the SDK itself — anthropic's — is always completed
+synchronously, before the SDK ends it.)
 """
 
 from __future__ import annotations
@@ -181,17 +181,22 @@ class Call:
     def finish(self, error: BaseException | None = None, *, deferred: bool = False) -> None:
         """End the call exactly once. Timestamps are taken here; the rest runs here too when the kept body is
         small, else on the background thread. ``deferred=True`` (garbage collection, finalisers) always hands
-        it to the background thread: a finaliser may run while an SDK lock is held. So do configured enrichers:
-        they are the app's code (a judge may call a model) and must not delay the app's response."""
+        it to the background thread: a finaliser may run while an SDK lock is held. So do configured enrichers
+        (the app's code: a judge may call a model) and shadow copies (their completion must not take turns on
+        the app's event loop or thread)."""
         if self._done:
             return
         self._done = True
         end = time.perf_counter()
         end_ns = time.time_ns()
-        if self.owns_span and (deferred or self._size > INLINE_BYTES or self.state.enrichers):
+        if self.owns_span and (deferred or self._size > INLINE_BYTES or self.state.enrichers or self._shadow()):
             self.state.background.submit(self._complete, error, end, end_ns)
         else:
             self._complete(error, end, end_ns)
+
+    def _shadow(self) -> bool:
+        ctx = self._ctx
+        return ctx is not None and ctx.shadow
 
     def _complete(self, error: BaseException | None, end: float, end_ns: int) -> None:
         try:

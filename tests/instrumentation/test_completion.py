@@ -181,3 +181,14 @@ def test_enrichers_run_on_the_background_thread_never_delaying_the_app(telemetry
     assert span.attributes["gen_ai.usage.output_tokens"] == 300
     assert end_threads == ["otel-llm"]
     assert seen == ["otel-llm"]
+
+
+def test_shadow_copies_complete_on_the_background_thread(instrumented, server, end_threads):
+    from otel_llm.enrich.experiment import ExperimentContext, use
+
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    with use(ExperimentContext(experiment_id="exp-s", variant="candidate", route="shadow", shadow=True)):
+        _client(server).chat.completions.create(model=MODEL, messages=MESSAGES)
+    [span] = instrumented.llm_spans()
+    assert span.attributes["llm.shadow"] is True
+    assert end_threads == ["otel-llm"]
