@@ -73,6 +73,13 @@ def pin(cpu: int) -> None:
 _CONTENT_LENGTH = re.compile(rb"(?im)^content-length\s*:\s*(\d+)\s*$")
 
 
+def _new_threads(before: set[int | None]) -> list[str]:
+    """Threads started since ``before`` that are still alive, except the instrumentation's own completion thread
+    ("otel-llm": one per process for as long as ``instrument()`` is on, started when first needed — it is not
+    the router's and ``router.close()`` must not stop it)."""
+    return [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive() and t.name != "otel-llm"]
+
+
 def _reply(status: bytes, body: bytes, ctype: bytes = b"application/json") -> bytes:
     return b"HTTP/1.1 %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s" % (status, ctype, len(body), body)
 
@@ -348,7 +355,7 @@ def worker(app: str, mode: str, port: int, calls: int, batch: int, warmup: int, 
             clients[arm].close()
         close_s = time.perf_counter() - t0
         time.sleep(0.1)
-        left_threads = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        left_threads = _new_threads(before)
         left_tasks: list[str] = []
     else:
         before = {t.ident for t in threading.enumerate()}
@@ -417,7 +424,7 @@ def worker(app: str, mode: str, port: int, calls: int, batch: int, warmup: int, 
 
         run_s, close_s, in_flight_at_close, left_tasks = asyncio.run(main())
         time.sleep(0.1)
-        left_threads = [t.name for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        left_threads = _new_threads(before)
     tp.force_flush()
     out: dict[str, Any] = {
         "app": app,
