@@ -1,7 +1,8 @@
 """Fire-and-forget shadow copies on their own connections and bounded workers (SPEC §7.4).
 
 * Sync apps: a thread pool (threads start lazily, at most the sum of the experiments' ``max_in_flight``) whose
-  workers send with :class:`~otel_llm.routing._lean.LeanSync` (``http.client``). No event loop needed.
+  workers send with :class:`~otel_llm.routing._lean.LeanSync` (blocking sockets, a small HTTP/1.1 codec). No
+  event loop needed.
 * Async apps: tasks on the app's loop that send with :class:`~otel_llm.routing._lean.LeanAsync`
   (asyncio streams).
 
