@@ -13,7 +13,6 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
 from opentelemetry.trace import SpanKind
 
 from otel_llm import _safety, _state
@@ -27,7 +26,17 @@ from otel_llm.providers.openai import inject_include_usage
 SPAN_CONTEXT_EXTENSION = "otel_llm.span_context"
 _X_LLM = (A.HEADER_EXPERIMENT, A.HEADER_VARIANT, A.HEADER_PROMPT_VERSION)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_SUPPRESS_KEYS = (otel_context._SUPPRESS_INSTRUMENTATION_KEY, _SUPPRESS_INSTRUMENTATION_KEY_PLAIN)
+# The context keys behind opentelemetry.instrumentation.utils.is_instrumentation_enabled(), read directly (one
+# context lookup per request instead of two). Their names are private, so both fall back to the values they have
+# had in every release; test_suppressed_instrumentation checks they still work.
+try:
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
+except ImportError:  # pragma: no cover - older or newer opentelemetry-instrumentation
+    _SUPPRESS_INSTRUMENTATION_KEY_PLAIN = "suppress_instrumentation"
+_SUPPRESS_KEYS = (
+    getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", _SUPPRESS_INSTRUMENTATION_KEY_PLAIN),
+    _SUPPRESS_INSTRUMENTATION_KEY_PLAIN,
+)
 
 
 def _module_of(obj: object) -> Any:

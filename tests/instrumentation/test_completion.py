@@ -192,3 +192,22 @@ def test_shadow_copies_complete_on_the_background_thread(instrumented, server, e
     [span] = instrumented.llm_spans()
     assert span.attributes["llm.shadow"] is True
     assert end_threads == ["otel-llm"]
+
+
+def test_suppressed_instrumentation_records_nothing(instrumented, server):
+    from opentelemetry import context
+    from opentelemetry.instrumentation.utils import suppress_instrumentation
+
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    client = _client(server)
+    with suppress_instrumentation():
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    # the API's own key alone (what other instrumentations set) suppresses too
+    token = context.attach(context.set_value(context._SUPPRESS_INSTRUMENTATION_KEY, True))
+    try:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        context.detach(token)
+    assert instrumented.llm_spans() == []
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    assert len(instrumented.llm_spans()) == 1
