@@ -31,7 +31,6 @@ import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any, Final
 
-from otel_llm.redaction._content import MIN_BUDGET
 from otel_llm.redaction._frames import HEADER, MAX_FRAME, STATUS_OK, encode
 from otel_llm.redaction._presidio import PresidioRedactor
 from otel_llm.redaction._worker import (
@@ -115,17 +114,17 @@ class ProcessRedactionWorker(SpanEnder):
         start_timeout_s: float = DEFAULT_START_TIMEOUT_S,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if item_timeout_s <= 0:
-            raise ValueError(f"item_timeout_s must be positive, not {item_timeout_s}")
-        if max_attribute_bytes < MIN_BUDGET:
-            raise ValueError(f"max_attribute_bytes must be at least {MIN_BUDGET}, not {max_attribute_bytes}")
-        super().__init__(queue_size=queue_size, meter_provider=meter_provider)
+        super().__init__(
+            queue_size=queue_size,
+            item_timeout_s=item_timeout_s,
+            max_attribute_bytes=max_attribute_bytes,
+            meter_provider=meter_provider,
+        )
         if type(redactor) is PresidioRedactor:
             spec: tuple[str, Any] = ("presidio", redactor.options())
         else:
             spec = ("object", pickle.dumps(redactor, protocol=pickle.HIGHEST_PROTOCOL))
         self._init_frame = encode((*spec, max_attribute_bytes, max_input_chars))
-        self._item_timeout_s = item_timeout_s
         self._start_timeout_s = start_timeout_s
         self._ids = itertools.count()
         self._child: _Child | None = None

@@ -112,9 +112,17 @@ class SpanEnder:
     span exactly once and settles the pending count.
     """
 
-    def __init__(self, *, queue_size: int, meter_provider: MeterProvider | None) -> None:
+    def __init__(
+        self, *, queue_size: int, item_timeout_s: float, max_attribute_bytes: int, meter_provider: MeterProvider | None
+    ) -> None:
         if queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {queue_size}")
+        if item_timeout_s <= 0:
+            raise ValueError(f"item_timeout_s must be positive, not {item_timeout_s}")
+        if max_attribute_bytes < MIN_BUDGET:
+            raise ValueError(f"max_attribute_bytes must be at least {MIN_BUDGET}, not {max_attribute_bytes}")
+        self._item_timeout_s = item_timeout_s
+        self._max_attribute_bytes = max_attribute_bytes
         # Bounded by the pending count (queued or in progress), so that the queue itself can be the C one.
         self._queue_size = queue_size
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -244,14 +252,13 @@ class RedactionWorker(SpanEnder):
         max_input_chars: int = DEFAULT_MAX_INPUT_CHARS,
         meter_provider: MeterProvider | None = None,
     ) -> None:
-        if item_timeout_s <= 0:
-            raise ValueError(f"item_timeout_s must be positive, not {item_timeout_s}")
-        if max_attribute_bytes < MIN_BUDGET:
-            raise ValueError(f"max_attribute_bytes must be at least {MIN_BUDGET}, not {max_attribute_bytes}")
-        super().__init__(queue_size=queue_size, meter_provider=meter_provider)
+        super().__init__(
+            queue_size=queue_size,
+            item_timeout_s=item_timeout_s,
+            max_attribute_bytes=max_attribute_bytes,
+            meter_provider=meter_provider,
+        )
         self._redactor = redactor
-        self._item_timeout_s = item_timeout_s
-        self._max_attribute_bytes = max_attribute_bytes
         self._max_input_chars = max_input_chars
         self._wake = threading.Condition(self._lock)  # the watchdog: notified only when it sleeps idle
         self._stopped = False
