@@ -14,7 +14,7 @@ synchronously, before the SDK ends it.)
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -316,7 +316,7 @@ class Call:
             chunks = resp.chunks + self._skipped if resp is not None else 0
             if chunks > 1:
                 tpc = (last_at - first_at) / (chunks - 1)
-        if self.owns_span and not state.settings.capture_content:
+        if self.owns_span and not self.capture:
             out[A.LLM_REDACTION_STATUS] = A.REDACTION_SKIPPED
         span.set_attributes(out)
         ctx = self._ctx
@@ -345,7 +345,7 @@ class Call:
         if content and worker is not None:
             worker.submit(span, end_ns, content)
             return
-        if state.settings.capture_content:
+        if self.capture:
             span.set_attribute(A.LLM_REDACTION_STATUS, A.REDACTION_SKIPPED)
         span.end(end_time=end_ns)
 
@@ -370,7 +370,7 @@ def _count_sse(part: bytes) -> int:
     return part.count(b"\n\n") + part.count(b"\n\r\n")
 
 
-def _event_boundaries(wire: str) -> Any:
+def _event_boundaries(wire: str) -> Callable[[bytes], int]:
     return _count_ndjson if wire == "ollama" else _count_sse
 
 
