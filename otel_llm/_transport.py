@@ -28,7 +28,7 @@ _X_LLM = (A.HEADER_EXPERIMENT, A.HEADER_VARIANT, A.HEADER_PROMPT_VERSION)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The context keys behind opentelemetry.instrumentation.utils.is_instrumentation_enabled(), read directly (one
 # context lookup per request instead of two). Their names are private, so both fall back to the values they have
-# had in every release; test_suppressed_instrumentation checks they still work.
+# had in every release; test_suppressed_instrumentation_records_nothing checks they still work.
 try:
     from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
 except ImportError:  # pragma: no cover - older or newer opentelemetry-instrumentation

@@ -13,25 +13,18 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
 
-import otel_llm
 from dashboards import render
 from dashboards.generate import GENERATED
 from otel_llm import attributes as A
-from otel_llm.routing import Router, parse
 from tests.integration.conftest import collector_env
 from tests.integration.harness import TAG_CONFIG, Prometheus, http_get, wait_until
-from tests.integration.test_instrumented_app import FakeOpenAI, _experiments
-from tests.integration.traffic import sdk_meter_provider, sdk_tracer_provider
+from tests.integration.test_instrumented_app import shadowed_traffic
 
 pytestmark = pytest.mark.integration
 
@@ -72,37 +65,8 @@ def test_span_metric_exemplars_carry_the_apps_trace_ids(start_collector, start_p
     wait_until(prometheus.targets_up, timeout=30, interval=0.2, what="prometheus target up")
     started = time.time() - 5
 
-    tag = uuid.uuid4().hex[:10]
-    experiment_id = f"ex-{tag}"
     produced = InMemorySpanExporter()  # every span the app and the candidate service made, with its trace id
-    app_tp = sdk_tracer_provider(collector, "grpc", f"app-{tag}")
-    app_tp.add_span_processor(SimpleSpanProcessor(produced))
-    app_mp = sdk_meter_provider(collector, f"app-{tag}")
-    candidate_tp = sdk_tracer_provider(collector, "http", f"candidate-{tag}", baggage_to_attributes=True)
-    candidate_tp.add_span_processor(SimpleSpanProcessor(produced))
-    server = FakeOpenAI(candidate_tp.get_tracer("candidate-service"))
-    router = Router(parse(_experiments(experiment_id, server.url)), environ={})
-    if otel_llm.is_instrumented():
-        otel_llm.uninstrument()
-    otel_llm.instrument(tracer_provider=app_tp, meter_provider=app_mp)
-    try:
-        with httpx.Client(transport=router.transport(), base_url=f"{server.url}/control/v1") as client:
-            for i in range(CALLS):
-                with app_tp.get_tracer("app").start_as_current_span("POST /extract", kind=SpanKind.SERVER):
-                    response = client.post(
-                        "/chat/completions",
-                        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]},
-                        headers={"X-Session-Id": f"user-{i}"},
-                    )
-                    assert response.status_code == 200
-            wait_until(lambda: router.shadows_in_flight() == 0 and len(server.baggage_headers) == CALLS, timeout=10)
-    finally:
-        otel_llm.uninstrument()
-        router.close()
-        server.close()
-        for provider in (app_tp, candidate_tp, app_mp):
-            provider.force_flush(10_000)
-            provider.shutdown()
+    experiment_id = shadowed_traffic(collector, "ex", CALLS, also_to=produced).experiment_id
 
     llm_spans = [s for s in produced.get_finished_spans() if A.GEN_AI_OPERATION_NAME in (s.attributes or {})]
     app_trace_ids = {f"{s.context.trace_id:032x}" for s in produced.get_finished_spans()}

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -105,12 +107,29 @@ experiments:
 """
 
 
-def test_instrumented_app_with_router_shadow_through_the_collector(llm_stack) -> None:
+@dataclass(frozen=True)
+class ShadowedRun:
+    """What ``shadowed_traffic`` sent: the experiment, both service names and the candidate's baggage headers."""
+
+    experiment_id: str
+    app_service: str
+    candidate_service: str
+    baggage_headers: list[str]
+
+
+def shadowed_traffic(collector: Any, prefix: str, calls: int, also_to: SpanExporter | None = None) -> ShadowedRun:
+    """``calls`` requests of an instrumented app, each in its own server span, through the router (100 % control,
+    every call mirrored to the candidate), exported to ``collector`` (the app over gRPC, the candidate service
+    over HTTP) and, when given, to ``also_to`` too. Returns once every shadow has reached the candidate and every
+    provider is flushed and shut down."""
     tag = uuid.uuid4().hex[:10]
-    experiment_id, app_service, candidate_service = f"it-{tag}", f"app-{tag}", f"candidate-{tag}"
-    app_tp = sdk_tracer_provider(llm_stack.collector, "grpc", app_service)
-    app_mp = sdk_meter_provider(llm_stack.collector, app_service)
-    candidate_tp = sdk_tracer_provider(llm_stack.collector, "http", candidate_service, baggage_to_attributes=True)
+    experiment_id, app_service, candidate_service = f"{prefix}-{tag}", f"app-{tag}", f"candidate-{tag}"
+    app_tp = sdk_tracer_provider(collector, "grpc", app_service)
+    app_mp = sdk_meter_provider(collector, app_service)
+    candidate_tp = sdk_tracer_provider(collector, "http", candidate_service, baggage_to_attributes=True)
+    if also_to is not None:
+        for tp in (app_tp, candidate_tp):
+            tp.add_span_processor(SimpleSpanProcessor(also_to))
     server = FakeOpenAI(candidate_tp.get_tracer("candidate-service"))
     router = Router(parse(_experiments(experiment_id, server.url)), environ={})
     if otel_llm.is_instrumented():
@@ -118,7 +137,7 @@ def test_instrumented_app_with_router_shadow_through_the_collector(llm_stack) ->
     otel_llm.instrument(tracer_provider=app_tp, meter_provider=app_mp)
     try:
         with httpx.Client(transport=router.transport(), base_url=f"{server.url}/control/v1") as client:
-            for i in range(CALLS):
+            for i in range(calls):
                 with app_tp.get_tracer("app").start_as_current_span("POST /extract", kind=SpanKind.SERVER):
                     response = client.post(
                         "/chat/completions",
@@ -126,7 +145,7 @@ def test_instrumented_app_with_router_shadow_through_the_collector(llm_stack) ->
                         headers={"X-Session-Id": f"user-{i}"},
                     )
                     assert response.status_code == 200
-            wait_until(lambda: router.shadows_in_flight() == 0 and len(server.baggage_headers) == CALLS, timeout=10)
+            wait_until(lambda: router.shadows_in_flight() == 0 and len(server.baggage_headers) == calls, timeout=10)
     finally:
         otel_llm.uninstrument()
         router.close()
@@ -134,7 +153,13 @@ def test_instrumented_app_with_router_shadow_through_the_collector(llm_stack) ->
         for provider in (app_tp, candidate_tp, app_mp):
             provider.force_flush(10_000)
             provider.shutdown()
-    assert all("llm.shadow=true" in header for header in server.baggage_headers)
+    return ShadowedRun(experiment_id, app_service, candidate_service, list(server.baggage_headers))
+
+
+def test_instrumented_app_with_router_shadow_through_the_collector(llm_stack) -> None:
+    run = shadowed_traffic(llm_stack.collector, "it", CALLS)
+    experiment_id, app_service, candidate_service = run.experiment_id, run.app_service, run.candidate_service
+    assert all("llm.shadow=true" in header for header in run.baggage_headers)
 
     def of(recorder, service: str) -> list:
         return [s for s in recorder.snapshot() if s.resource.get("service.name") == service]
