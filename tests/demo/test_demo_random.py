@@ -78,8 +78,10 @@ def test_report_recovers_a_random_scenario(tmp_path) -> None:
     live = report["variants"]
     for name, figures in (("control", live["control"]), ("candidate", report["shadow"]["variants"]["candidate"])):
         spec = sc["variants"][name]
-        for metric in ("field_accuracy", "hallucination_rate", "error_rate"):
+        for metric in ("field_accuracy", "hallucination_rate"):
             assert _inside(spec[metric], figures[f"{metric}_ci"]), (name, metric, figures[f"{metric}_ci"], where)
+        counts = (figures["errors"], figures["requests"])
+        assert test_demo._error_rate_consistent(spec["error_rate"], figures, _CHECKS_IN_SUITE), (name, counts, where)
         expected_cost = _expected_cost_per_1k(spec, name)
         assert _inside(expected_cost, figures["cost_per_1k_requests_usd_ci"]), (name, expected_cost, where)
         assert figures["latency_ms"]["p50"] >= spec["latency_ms"]["p50"] * sc["time_scale"] * 0.9, where
