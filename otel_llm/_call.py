@@ -20,7 +20,7 @@ from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode
 
-from otel_llm import _metrics, _safety
+from otel_llm import _safety
 from otel_llm import attributes as A
 from otel_llm._state import State
 from otel_llm.enrich.cost import Usage
@@ -330,7 +330,7 @@ class Call:
                 },
                 timestamp=self.start_ns,
             )
-        _metrics.record(state.instruments, attrs, end - self.start, inp, outp, cost, ttfc, tpc)
+        state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc, span)
 
         for enricher in state.enrichers:
             try:

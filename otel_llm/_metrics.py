@@ -1,16 +1,40 @@
-"""The SDK-side metrics of SPEC §4.2, created once per meter provider."""
+"""The SDK-side metrics of SPEC §4.2, created once per meter provider.
+
+A finished call's measurements are not pushed through the SDK on the thread that finished it: ``record()``
+appends one tuple to a queue (well under a microsecond) and the queue is drained into the SDK's histograms
+
+- at every metric collection, by the callback of the observable ``llm.client.cost`` counter, which the SDK runs
+  before it reads the synchronous instruments, so a collection always includes every call finished before it;
+- on the instrumentation's background thread once ``DRAIN_AT`` calls are waiting (memory stays bounded when
+  nothing collects, e.g. a meter provider without readers);
+- by ``flush()`` and ``uninstrument()``.
+
+Each histogram record costs ~16 µs in the SDK in isolation and ~35 µs inside a real call (attribute cleaning,
+hashing, aggregation, exemplar offer); three per call were a third of the instrumentation's time on the request
+path. Exemplars still point at the call's own span: each record is made with the span's context. Their
+timestamp is the time of the drain, not of the call.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, MeterProvider, Observation, get_meter
 
-from otel_llm import __version__
+from otel_llm import __version__, _safety
 from otel_llm import attributes as A
+
+# calls waiting before the background thread is asked to drain them into the SDK
+DRAIN_AT = 1024
+
+# (metric attributes, duration s, input tokens, output tokens, cost USD, time to first chunk s,
+#  time per output chunk s, the call's span)
+_Pending = tuple[dict[str, Any], float, int | None, int | None, float | None, float | None, float | None, Any]
 
 
 class CostTotals:
@@ -18,7 +42,7 @@ class CostTotals:
 
     A counter's exported value is the sum of what was added, so summing here and letting the SDK observe the
     totals at each collection exports the same series as ``Counter.add`` per call, for a dict update instead of
-    a trip through the SDK's measurement pipeline (~20 µs per call)."""
+    a trip through the SDK's measurement pipeline."""
 
     __slots__ = ("_lock", "_totals")
 
@@ -31,30 +55,83 @@ class CostTotals:
         with self._lock:
             self._totals[key] = self._totals.get(key, 0.0) + amount
 
-    def observe(self, options: CallbackOptions) -> Iterator[Observation]:
+    def observations(self) -> list[Observation]:
         with self._lock:
             items = list(self._totals.items())
-        for key, total in items:
-            yield Observation(total, dict(key))
+        return [Observation(total, dict(key)) for key, total in items]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(eq=False, slots=True)
 class Instruments:
     duration: Histogram
     tokens: Histogram
     ttfc: Histogram
     time_per_chunk: Histogram
-    cost: CostTotals
     internal_errors: Counter
+    # runs a drain off the request path (the instrumentation's background thread); None: drain in place
+    schedule: Callable[[Callable[[], None]], None] | None = None
+    cost: CostTotals = field(default_factory=CostTotals, init=False)
+    _pending: deque[_Pending] = field(default_factory=deque, init=False)
+    _drain_asked: bool = field(default=False, init=False)
+
+    def record(  # noqa: PLR0917 - one call's measurements, positional on purpose (hot path)
+        self,
+        attrs: dict[str, Any],
+        duration: float,
+        inp: int | None,
+        out: int | None,
+        cost: float | None,
+        ttfc: float | None,
+        tpc: float | None,
+        span: Any,
+    ) -> None:
+        """Queue one finished call's measurements; they reach the SDK at the next drain."""
+        pending = self._pending
+        pending.append((attrs, duration, inp, out, cost, ttfc, tpc, span))
+        if len(pending) >= DRAIN_AT and not self._drain_asked:
+            self._drain_asked = True
+            if self.schedule is None:
+                self.drain()
+            else:
+                self.schedule(self.drain)
+
+    def drain(self) -> None:
+        """Hand every queued measurement to the SDK. Safe from any thread, concurrently with ``record()``."""
+        self._drain_asked = False
+        pending = self._pending
+        set_span_in_context = trace.set_span_in_context
+        token_input, token_output = A.TOKEN_TYPE_INPUT, A.TOKEN_TYPE_OUTPUT
+        while pending:
+            try:
+                attrs, duration, inp, out, cost, ttfc, tpc, span = pending.popleft()
+            except IndexError:  # another thread drained the last one
+                return
+            try:
+                context = set_span_in_context(span)
+                self.duration.record(duration, attrs, context)
+                if inp is not None:
+                    self.tokens.record(inp, {**attrs, A.GEN_AI_TOKEN_TYPE: token_input}, context)
+                if out is not None:
+                    self.tokens.record(out, {**attrs, A.GEN_AI_TOKEN_TYPE: token_output}, context)
+                if cost is not None:
+                    self.cost.add(cost, attrs)
+                if ttfc is not None:
+                    self.ttfc.record(ttfc, attrs, context)
+                if tpc is not None:
+                    self.time_per_chunk.record(tpc, attrs, context)
+            except Exception as exc:
+                _safety.report("metrics", exc)
+
+    def observe_cost(self, options: CallbackOptions) -> Iterator[Observation]:
+        """The ``llm.client.cost`` callback, run by the SDK at each collection before it reads the histograms:
+        drains the queue first, so the collection sees every call finished before it."""
+        self.drain()
+        yield from self.cost.observations()
 
 
 def create(meter_provider: MeterProvider | None) -> Instruments:
     meter: Meter = get_meter("otel_llm", __version__, meter_provider)
-    cost = CostTotals()
-    meter.create_observable_counter(
-        A.METRIC_COST, callbacks=[cost.observe], unit="USD", description="Estimated cost of LLM calls in US dollars."
-    )
-    return Instruments(
+    instruments = Instruments(
         duration=meter.create_histogram(
             A.METRIC_OPERATION_DURATION,
             unit="s",
@@ -79,34 +156,16 @@ def create(meter_provider: MeterProvider | None) -> Instruments:
             description="Time between consecutive chunks of a streamed response, after the first.",
             explicit_bucket_boundaries_advisory=list(A.TTFC_BUCKETS),
         ),
-        cost=cost,
         internal_errors=meter.create_counter(
             A.METRIC_INTERNAL_ERRORS,
             unit="{error}",
             description="Failures inside otel-llm itself (never raised into the app).",
         ),
     )
-
-
-def record(  # noqa: PLR0917 - one call's measurements, positional on purpose (hot path)
-    ins: Instruments,
-    attrs: dict[str, Any],
-    duration: float,
-    inp: int | None,
-    out: int | None,
-    cost: float | None,
-    ttfc: float | None,
-    tpc: float | None,
-) -> None:
-    """Record one finished call's measurements (on the background thread)."""
-    ins.duration.record(duration, attrs)
-    if inp is not None:
-        ins.tokens.record(inp, {**attrs, A.GEN_AI_TOKEN_TYPE: A.TOKEN_TYPE_INPUT})
-    if out is not None:
-        ins.tokens.record(out, {**attrs, A.GEN_AI_TOKEN_TYPE: A.TOKEN_TYPE_OUTPUT})
-    if cost is not None:
-        ins.cost.add(cost, attrs)
-    if ttfc is not None:
-        ins.ttfc.record(ttfc, attrs)
-    if tpc is not None:
-        ins.time_per_chunk.record(tpc, attrs)
+    meter.create_observable_counter(
+        A.METRIC_COST,
+        callbacks=[instruments.observe_cost],
+        unit="USD",
+        description="Estimated cost of LLM calls in US dollars.",
+    )
+    return instruments

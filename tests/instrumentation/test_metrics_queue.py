@@ -1,0 +1,115 @@
+"""The histogram records of finished calls are queued and reach the SDK at collection, on the background thread
+once ``DRAIN_AT`` calls wait, and at ``flush()``/``uninstrument()``: every collection sees every call finished
+before it, nothing is lost, exemplars point at the call's own span, and the queue stays bounded when nothing
+collects."""
+
+from __future__ import annotations
+
+import time
+
+import openai
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+import otel_llm
+from otel_llm import _background, _metrics
+from tests.instrumentation.loopback import Reply
+from tests.instrumentation.payloads import openai_chat, openai_stream_chunks
+
+MODEL = "gpt-4o-mini"
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def _client(server: object) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test-0123456789", max_retries=0)  # type: ignore[attr-defined]
+
+
+def _points(reader: InMemoryMetricReader) -> dict[str, list[object]]:
+    data = reader.get_metrics_data()
+    if data is None:
+        return {}
+    return {
+        m.name: list(m.data.data_points) for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics
+    }
+
+
+def test_a_collection_right_after_the_calls_counts_every_one_of_them(instrumented, server):
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    client = _client(server)
+    for _ in range(5):
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    # no flush(): the collection itself drains the queue before it reads the histograms
+    metrics = instrumented.metrics()
+    [duration] = metrics["gen_ai.client.operation.duration"]
+    assert duration.count == 5
+    tokens = {p.attributes["gen_ai.token.type"]: (p.count, p.sum) for p in metrics["gen_ai.client.token.usage"]}
+    assert tokens == {"input": (5, 5 * 1600), "output": (5, 5 * 300)}
+    # the next collection does not count them again, and counts the calls made since
+    client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    [duration] = instrumented.metrics()["gen_ai.client.operation.duration"]
+    assert duration.count == 6
+
+
+def test_streamed_call_histograms_are_queued_too(instrumented, server):
+    server.route("/v1/chat/completions", Reply.sse(openai_stream_chunks(words=("a", "b", "c"), with_usage=True)))
+    for _ in _client(server).chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+        pass
+    metrics = instrumented.metrics()
+    assert [p.count for p in metrics["gen_ai.client.operation.time_to_first_chunk"]] == [1]
+    assert [p.count for p in metrics["gen_ai.client.operation.time_per_output_chunk"]] == [1]
+
+
+def test_exemplars_point_at_the_calls_own_span(instrumented, server):
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    _client(server).chat.completions.create(model=MODEL, messages=MESSAGES)
+    [span] = instrumented.llm_spans()
+    metrics = instrumented.metrics()
+    for name in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
+        exemplars = [e for p in metrics[name] for e in p.exemplars]
+        assert exemplars, name
+        assert {(e.trace_id, e.span_id) for e in exemplars} == {(span.context.trace_id, span.context.span_id)}
+
+
+def test_uninstrument_hands_queued_records_to_the_sdk(telemetry, server):
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    otel_llm.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        _client(server).chat.completions.create(model=MODEL, messages=MESSAGES)
+    finally:
+        otel_llm.uninstrument()
+    assert sum(p.count for p in telemetry.metrics()["gen_ai.client.operation.duration"]) == 1
+
+
+def test_the_background_thread_drains_the_queue_when_nothing_collects():
+    reader = InMemoryMetricReader()
+    instruments = _metrics.create(MeterProvider(metric_readers=[reader]))
+    background = _background.Background()
+    instruments.schedule = background.submit
+    attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": MODEL}
+    try:
+        for _ in range(_metrics.DRAIN_AT - 1):
+            instruments.record(attrs, 0.25, 10, 20, None, None, None, None)
+        assert background.flush()
+        assert len(instruments._pending) == _metrics.DRAIN_AT - 1  # below the threshold: still queued
+        instruments.record(attrs, 0.25, 10, 20, None, None, None, None)
+        deadline = time.monotonic() + 10
+        while instruments._pending and time.monotonic() < deadline:
+            assert background.flush()
+        assert not instruments._pending  # drained without any collection
+    finally:
+        background.shutdown()
+    [duration] = _points(reader)["gen_ai.client.operation.duration"]
+    assert duration.count == _metrics.DRAIN_AT  # type: ignore[attr-defined]
+
+
+def test_a_bad_record_is_reported_and_the_rest_still_reach_the_sdk(caplog: pytest.LogCaptureFixture):
+    reader = InMemoryMetricReader()
+    instruments = _metrics.create(MeterProvider(metric_readers=[reader]))
+    attrs = {"gen_ai.operation.name": "chat"}
+    instruments.record(attrs, 0.1, None, None, None, None, None, None)
+    instruments.record(attrs, 0.2, "not a number", None, None, None, None, None)  # type: ignore[arg-type]
+    instruments.record(attrs, 0.3, None, None, None, None, None, None)
+    instruments.drain()  # must not raise
+    [duration] = _points(reader)["gen_ai.client.operation.duration"]
+    assert duration.count == 3  # type: ignore[attr-defined]
