@@ -31,8 +31,10 @@ def instrument(
     Arguments left ``None`` come from ``OTEL_LLM_*`` environment variables, then defaults; bad values raise
     :class:`otel_llm.errors.ConfigurationError` here, never later.
 
-    ``redaction_process=True`` runs the redaction of captured content in a child process instead of a thread
-    of this one: one extra Python process, but Presidio's CPU no longer competes with the app for the GIL.
+    With ``capture_content=True``, captured content is redacted in one child process by default, so Presidio's
+    CPU does not compete with the app for the GIL; if the child cannot be started, on a thread of this process
+    instead. ``redaction_process=True`` insists on the child (content is dropped while it cannot run);
+    ``redaction_process=False`` always uses a thread of this process (no extra process).
 
     ``enrichers`` are callables ``(span, call: CallInfo) -> None`` run as each call finishes, before the span
     ends and before content is redacted (e.g. to put a judge's verdict on the span). An enricher that raises is

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import logging
 import sys
 import threading
 import weakref
@@ -16,11 +17,14 @@ from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.trace import get_tracer, get_tracer_provider
 
 from otel_llm import __version__, _imports, _metrics, _safety, _state, _transport, config
+from otel_llm import environment_variables as env
 from otel_llm._background import Background
 from otel_llm.enrich.cost import CostCalculator
 from otel_llm.errors import ConfigurationError
 
+_log = logging.getLogger(__name__)
 _MODULES = ("httpx", "httpx2")
+_PROCESS_START_S = 60.0  # how long instrument() waits for the redaction process to build its engine
 _SETTING_KEYS = (
     "capture_content",
     "redaction",
@@ -42,12 +46,19 @@ def _build_redaction_worker(settings: config.Settings, meter_provider: Any) -> A
             f"(content is never exported unredacted) — {exc}"
         ) from exc
     redactor = PresidioRedactor(mode="ner") if settings.redaction == "ner" else PresidioRedactor(mode="patterns")
-    if settings.redaction_process:
+    if settings.redaction_process is not False:
         from otel_llm.redaction import ProcessRedactionWorker
 
         worker = ProcessRedactionWorker(redactor, meter_provider=meter_provider)
-        worker.wait_ready(60.0)  # the child builds its engine now, not mid-traffic; if it cannot, content is dropped
-        return worker
+        # the child builds its engine now, not mid-traffic
+        if worker.wait_ready(_PROCESS_START_S) or settings.redaction_process:
+            return worker  # asked for explicitly: while the child cannot run, content is dropped
+        worker.shutdown(0.0)
+        _log.warning(
+            "the redaction process could not be started; redacting captured content on a thread of this process "
+            "instead (set %s=false to choose that and skip the attempt)",
+            env.OTEL_LLM_REDACTION_PROCESS,
+        )
     redactor.warm_up()  # build the engine (and its imports) here, not on the worker thread mid-traffic
     return RedactionWorker(redactor, meter_provider=meter_provider)
 

@@ -22,7 +22,7 @@ class Settings:
 
     capture_content: bool = False
     redaction: str = "presidio"
-    redaction_process: bool = False
+    redaction_process: bool | None = None  # None: a child process, falling back to a thread if it cannot start
     prices_file: Path | None = None
     provider_hosts: Mapping[str, str] = field(default_factory=dict)
     stream_include_usage: bool = True
@@ -77,7 +77,9 @@ def resolve(
             f"redaction={redaction!r} is not supported; choose one of {', '.join(REDACTION_MODES)}"
         )
     if redaction_process is None:
-        redaction_process = _bool(env.OTEL_LLM_REDACTION_PROCESS, e.get(env.OTEL_LLM_REDACTION_PROCESS, "false"))
+        raw_process = e.get(env.OTEL_LLM_REDACTION_PROCESS, "").strip().lower()
+        if raw_process not in ("", "auto"):
+            redaction_process = _bool(env.OTEL_LLM_REDACTION_PROCESS, raw_process)
     elif not isinstance(redaction_process, bool):
         raise ConfigurationError(f"redaction_process={redaction_process!r} is not a boolean; use True or False")
     if prices is None:

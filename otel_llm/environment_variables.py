@@ -12,8 +12,10 @@ OTEL_LLM_REDACTION: Final = "OTEL_LLM_REDACTION"
 (adds PERSON/LOCATION/ORG with a spaCy model). Content is never exported unredacted."""
 
 OTEL_LLM_REDACTION_PROCESS: Final = "OTEL_LLM_REDACTION_PROCESS"
-"""``true`` to run redaction in a child process (one extra Python process with the Presidio engine), so that its
-CPU does not compete with the app's threads for the GIL. Default ``false`` (a thread in the app's process)."""
+"""Where captured content is redacted. Unset (or ``auto``, the default): in one child Python process with the
+Presidio engine, so that its CPU does not compete with the app's threads for the GIL; if that process cannot be
+started, on a thread of the app instead (logged). ``true``: always the child process (if it cannot start, content
+is dropped, never exported unredacted, and the start is retried). ``false``: always a thread of the app."""
 
 OTEL_LLM_PRICES_FILE: Final = "OTEL_LLM_PRICES_FILE"
 """Path of a prices YAML for self-hosted and fine-tuned models (per-token or GPU-hour amortised)."""

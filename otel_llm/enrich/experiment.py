@@ -151,8 +151,13 @@ def experiment(
     Use as ``with otel_llm.experiment(...) as ctx:`` (``ctx`` is the effective, merged context) or as a
     decorator. ``subject`` is the assignment key (user or session id); only its hash reaches telemetry.
     """
-    return _Active(
-        ExperimentContext(
+    key: _ContextKey | None = (experiment_id, variant, prompt_version, rag_index_version, subject)
+    try:
+        ctx = _CONTEXTS.get(key)  # type: ignore[arg-type]
+    except TypeError:  # an unhashable argument: not cached, handled as before
+        ctx = key = None
+    if ctx is None:
+        ctx = ExperimentContext(
             experiment_id=experiment_id,
             variant=variant,
             prompt_version=prompt_version,
@@ -160,7 +165,17 @@ def experiment(
             subject_hash=hash_subject(subject) if subject is not None else None,
             subject_key=subject,
         )
-    )
+        if key is not None:
+            if len(_CONTEXTS) >= _HASHES_MAX:
+                _CONTEXTS.clear()
+            _CONTEXTS[key] = ctx
+    return _Active(ctx)
+
+
+# The same experiment() arguments come back on every request of a user or session: their (immutable) contexts,
+# with the span attributes each computes once, are kept, bounded like the subject hashes.
+_ContextKey = tuple[str, str | None, str | None, str | None, str | None]
+_CONTEXTS: dict[_ContextKey, ExperimentContext] = {}
 
 
 def from_baggage(current: Context | None = None) -> ExperimentContext | None:

@@ -249,6 +249,7 @@ class ProcessRedactionWorker(SpanEnder):
             wait = self._next_start - time.monotonic()
             if wait > 0 and self._stopping.wait(wait):
                 return None
+            failure: Exception | None = None
             with self._lock:
                 if self._closed and self._stopping.is_set():
                     return None
@@ -257,8 +258,10 @@ class ProcessRedactionWorker(SpanEnder):
                     try:
                         child = self._start_locked()
                     except Exception as exc:
-                        self._start_failed(f"could not start the redaction process: {exc!r}")
-                        return None
+                        failure = exc
+            if failure is not None or child is None:  # reported outside the lock: _start_failed takes it
+                self._start_failed(f"could not start the redaction process: {failure!r}")
+                return None
         if not child.ready.wait(self._start_timeout_s) or not child.alive:
             if child.alive:
                 self._stop_child(child, REASON_UNAVAILABLE, time.monotonic() + 1.0)

@@ -213,7 +213,9 @@ def test_child_that_cannot_start_fails_closed_and_warns_once(telemetry, workers,
 
 
 def test_setting_from_keyword_and_environment():
-    assert config.resolve(environ={}).redaction_process is False
+    assert config.resolve(environ={}).redaction_process is None  # auto: the child, else a thread
+    assert config.resolve(environ={"OTEL_LLM_REDACTION_PROCESS": "auto"}).redaction_process is None
+    assert config.resolve(environ={"OTEL_LLM_REDACTION_PROCESS": "false"}).redaction_process is False
     assert config.resolve(environ={"OTEL_LLM_REDACTION_PROCESS": "true"}).redaction_process is True
     assert (
         config.resolve(redaction_process=False, environ={"OTEL_LLM_REDACTION_PROCESS": "1"}).redaction_process is False
@@ -260,3 +262,67 @@ def test_openai_sdk_call_redacted_in_the_child_process(telemetry):
     assert {t for t in threading.enumerate() if t.name.startswith("otel-llm-redaction")} <= {
         t for t in threads_before if t.name.startswith("otel-llm-redaction")
     }
+
+
+def _redact_one_call(telemetry, **settings) -> tuple[object, object]:
+    """One openai call with a secret through ``instrument(capture_content=True, **settings)``: (worker, span)."""
+    tracer_provider, exporter, meter_provider, _reader = telemetry
+    with LoopbackServer() as server:
+        server.route("/v1/chat/completions", Reply.json(openai_chat(content="ok")))
+        otel_llm.instrument(
+            tracer_provider=tracer_provider, meter_provider=meter_provider, capture_content=True, **settings
+        )
+        try:
+            from otel_llm import _state
+
+            worker = _state.get().redaction_worker
+            client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test-0123456789", max_retries=0)
+            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"{SECRET}"}])
+        finally:
+            otel_llm.uninstrument()
+    (span,) = [s for s in exporter.get_finished_spans() if "gen_ai.operation.name" in (s.attributes or {})]
+    return worker, span
+
+
+def test_capture_content_redacts_in_a_child_process_by_default(telemetry, monkeypatch):
+    monkeypatch.delenv("OTEL_LLM_REDACTION_PROCESS", raising=False)
+    worker, span = _redact_one_call(telemetry)
+    assert isinstance(worker, ProcessRedactionWorker)
+    assert _status(span) == A.REDACTION_REDACTED
+    assert SECRET.encode() not in encode_spans([span]).SerializeToString()
+
+
+def test_default_falls_back_to_a_thread_when_the_child_cannot_start(telemetry, monkeypatch, caplog):
+    from otel_llm.redaction import _process
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise OSError("process creation refused here")
+
+    monkeypatch.delenv("OTEL_LLM_REDACTION_PROCESS", raising=False)
+    monkeypatch.setattr(_process.subprocess, "Popen", no_processes)
+    with caplog.at_level(logging.WARNING):
+        worker, span = _redact_one_call(telemetry)
+    assert type(worker) is RedactionWorker
+    assert _status(span) == A.REDACTION_REDACTED  # still redacted, in this process
+    assert json.loads(span.attributes[A.GEN_AI_INPUT_MESSAGES])[0]["parts"][0]["content"] == "<OPENAI_API_KEY>"
+    assert any("on a thread of this process instead" in r.getMessage() for r in caplog.records)
+    assert not [t for t in threading.enumerate() if t.name == "otel-llm-redaction-sender" and t.is_alive()]
+
+
+def test_asking_for_the_child_keeps_it_even_when_it_cannot_start(telemetry, monkeypatch):
+    from otel_llm.redaction import _process
+
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise OSError("process creation refused here")
+
+    monkeypatch.setattr(_process.subprocess, "Popen", no_processes)
+    worker, span = _redact_one_call(telemetry, redaction_process=True)
+    assert isinstance(worker, ProcessRedactionWorker)
+    assert _status(span) == A.REDACTION_DROPPED  # fail closed: never exported unredacted
+    assert SECRET.encode() not in encode_spans([span]).SerializeToString()
+
+
+def test_redaction_process_false_keeps_redaction_on_a_thread(telemetry):
+    worker, span = _redact_one_call(telemetry, redaction_process=False)
+    assert type(worker) is RedactionWorker
+    assert _status(span) == A.REDACTION_REDACTED
