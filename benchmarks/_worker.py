@@ -147,8 +147,10 @@ def setup(config: str, tel: Telemetry, client: Any) -> tuple[Call, Call, Call, s
             else:
                 otel_llm.uninstrument()
 
+        from otel_llm._instrumentor import flush
+
         ours_toggle(True)
-        DEFERRED.append(otel_llm.flush)
+        DEFERRED.append(flush)
         experiment = otel_llm.experiment
 
         def tagged(fn: Call) -> Call:
