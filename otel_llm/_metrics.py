@@ -5,8 +5,8 @@ appends one tuple to a queue (well under a microsecond) and the queue is drained
 
 - at every metric collection, by the callback of the observable ``llm.client.cost`` counter, which the SDK runs
   before it reads the synchronous instruments, so a collection always includes every call finished before it;
-- on the instrumentation's background thread once ``DRAIN_AT`` calls are waiting (memory stays bounded when
-  nothing collects, e.g. a meter provider without readers);
+- on the instrumentation's background thread once ``DRAIN_AT`` calls are waiting (memory and the burst of work
+  stay bounded when nothing collects, or collects rarely);
 - by ``flush()`` and ``uninstrument()``.
 
 Each histogram record costs ~16 µs in the SDK in isolation and ~35 µs inside a real call (attribute cleaning,
@@ -18,6 +18,7 @@ timestamp is the time of the drain, not of the call.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,8 +30,10 @@ from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Me
 from otel_llm import __version__, _safety
 from otel_llm import attributes as A
 
-# calls waiting before the background thread is asked to drain them into the SDK
-DRAIN_AT = 1024
+# calls waiting before the background thread is asked to drain them into the SDK (a bounded burst of work)
+DRAIN_AT = 256
+# records handed to the SDK between two moments where the draining thread lets others take the GIL
+_YIELD_EVERY = 16
 
 # (metric attributes, duration s, input tokens, output tokens, cost USD, time to first chunk s,
 #  time per output chunk s, the call's span)
@@ -101,7 +104,11 @@ class Instruments:
         pending = self._pending
         set_span_in_context = trace.set_span_in_context
         token_input, token_output = A.TOKEN_TYPE_INPUT, A.TOKEN_TYPE_OUTPUT
+        done = 0
         while pending:
+            done += 1
+            if done % _YIELD_EVERY == 0:
+                time.sleep(0)  # an app thread waiting for the GIL gets it now, not after the whole drain
             try:
                 attrs, duration, inp, out, cost, ttfc, tpc, span = pending.popleft()
             except IndexError:  # another thread drained the last one
