@@ -36,25 +36,26 @@ def _points(reader: InMemoryMetricReader) -> dict[str, list[object]]:
 
 def test_a_collection_right_after_the_calls_counts_every_one_of_them(instrumented, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
-    client = _client(server)
-    for _ in range(5):
+    with _client(server) as client:
+        for _ in range(5):
+            client.chat.completions.create(model=MODEL, messages=MESSAGES)
+        # no flush(): the collection itself drains the queue before it reads the histograms
+        metrics = instrumented.metrics()
+        [duration] = metrics["gen_ai.client.operation.duration"]
+        assert duration.count == 5
+        tokens = {p.attributes["gen_ai.token.type"]: (p.count, p.sum) for p in metrics["gen_ai.client.token.usage"]}
+        assert tokens == {"input": (5, 5 * 1600), "output": (5, 5 * 300)}
+        # the next collection does not count them again, and counts the calls made since
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    # no flush(): the collection itself drains the queue before it reads the histograms
-    metrics = instrumented.metrics()
-    [duration] = metrics["gen_ai.client.operation.duration"]
-    assert duration.count == 5
-    tokens = {p.attributes["gen_ai.token.type"]: (p.count, p.sum) for p in metrics["gen_ai.client.token.usage"]}
-    assert tokens == {"input": (5, 5 * 1600), "output": (5, 5 * 300)}
-    # the next collection does not count them again, and counts the calls made since
-    client.chat.completions.create(model=MODEL, messages=MESSAGES)
     [duration] = instrumented.metrics()["gen_ai.client.operation.duration"]
     assert duration.count == 6
 
 
 def test_streamed_call_histograms_are_queued_too(instrumented, server):
     server.route("/v1/chat/completions", Reply.sse(openai_stream_chunks(words=("a", "b", "c"), with_usage=True)))
-    for _ in _client(server).chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
-        pass
+    with _client(server) as client:
+        for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+            pass
     metrics = instrumented.metrics()
     assert [p.count for p in metrics["gen_ai.client.operation.time_to_first_chunk"]] == [1]
     assert [p.count for p in metrics["gen_ai.client.operation.time_per_output_chunk"]] == [1]
@@ -62,7 +63,8 @@ def test_streamed_call_histograms_are_queued_too(instrumented, server):
 
 def test_exemplars_point_at_the_calls_own_span(instrumented, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
-    _client(server).chat.completions.create(model=MODEL, messages=MESSAGES)
+    with _client(server) as client:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
     [span] = instrumented.llm_spans()
     metrics = instrumented.metrics()
     for name in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
@@ -75,7 +77,8 @@ def test_uninstrument_hands_queued_records_to_the_sdk(telemetry, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
     otel_llm.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
     try:
-        _client(server).chat.completions.create(model=MODEL, messages=MESSAGES)
+        with _client(server) as client:
+            client.chat.completions.create(model=MODEL, messages=MESSAGES)
     finally:
         otel_llm.uninstrument()
     assert sum(p.count for p in telemetry.metrics()["gen_ai.client.operation.duration"]) == 1

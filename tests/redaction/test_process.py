@@ -276,8 +276,8 @@ def _redact_one_call(telemetry, **settings) -> tuple[object, object]:
             from otel_llm import _state
 
             worker = _state.get().redaction_worker
-            client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test-0123456789", max_retries=0)
-            client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"{SECRET}"}])
+            with openai.OpenAI(base_url=server.url + "/v1", api_key="sk-test-0123456789", max_retries=0) as client:
+                client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": f"{SECRET}"}])
         finally:
             otel_llm.uninstrument()
     (span,) = [s for s in exporter.get_finished_spans() if "gen_ai.operation.name" in (s.attributes or {})]
