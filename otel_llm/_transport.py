@@ -99,7 +99,7 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
     req.stream = provider.is_streaming(req, path, url.query.decode() if isinstance(url.query, bytes) else "")
     injected = False
     if req.stream and provider.include_usage and settings.stream_include_usage:
-        new_body = inject_include_usage(body)
+        new_body = inject_include_usage(body, req)  # req: no second parse of the body
         if new_body is not None:
             _replace_body(request, new_body)
             injected = True

@@ -17,6 +17,7 @@ __all__ = ["UsageChunkStripper", "inject_include_usage"]
 
 _OPTION = b'"stream_options":{"include_usage":true},'
 _WS = b" \t\r\n"
+_WS_BYTES = frozenset(bytes([c]) for c in _WS)
 
 
 def inject_include_usage(body: bytes, request: LLMRequest | None = None) -> bytes | None:
@@ -51,10 +52,12 @@ def inject_include_usage(body: bytes, request: LLMRequest | None = None) -> byte
 
 
 def _insert(body: bytes) -> bytes | None:
-    i = len(body) - len(body.lstrip(_WS))
+    i = 0
+    while body[i : i + 1] in _WS_BYTES:  # leading whitespace, without copying a large body to strip it
+        i += 1
     if body[i : i + 1] != b"{":
         return None  # e.g. a UTF-16 body: leave it alone
-    return body[: i + 1] + _OPTION + body[i + 1 :]
+    return b"".join((body[: i + 1], _OPTION, memoryview(body)[i + 1 :]))
 
 
 def _is_usage_only(event: bytes) -> bool:

@@ -20,6 +20,7 @@ from otel_llm.providers._common import (
     get_list,
     loads,
     loads_chunk,
+    loads_request,
     message,
     parse_arguments,
     text_part,
@@ -35,7 +36,7 @@ __all__ = ["is_streaming", "parse_request", "parse_response", "stream_parser"]
 def parse_request(body: bytes, *, operation: str, path: str, capture_content: bool) -> LLMRequest:
     req = LLMRequest(operation=operation)
     try:
-        obj = loads(body)
+        obj = loads_request(body, capture_content)
         if type(obj) is not dict:
             return req
         req.model = as_str(obj.get("model")) or None

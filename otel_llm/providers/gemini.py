@@ -21,6 +21,7 @@ from otel_llm.providers._common import (
     has_value,
     loads,
     loads_chunk,
+    loads_request,
     message,
     sum_opt,
     text_part,
@@ -56,7 +57,7 @@ def model_from_path(path: str) -> str | None:
 def parse_request(body: bytes, *, operation: str, path: str, capture_content: bool) -> LLMRequest:
     req = LLMRequest(operation=operation, model=model_from_path(path), stream=path.endswith(":streamGenerateContent"))
     try:
-        obj = loads(body)
+        obj = loads_request(body, capture_content)
         if type(obj) is not dict:
             return req
         cfg = _get_dict(obj, "generationConfig", "generation_config")

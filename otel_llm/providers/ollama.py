@@ -21,6 +21,7 @@ from otel_llm.providers._common import (
     has_value,
     loads,
     loads_chunk,
+    loads_request,
     message,
     text_part,
     tool_call_part,
@@ -39,7 +40,7 @@ def _images(images: Any) -> list[dict[str, Any]]:
 def parse_request(body: bytes, *, operation: str, path: str, capture_content: bool) -> LLMRequest:
     req = LLMRequest(operation=operation, stream=operation != OP_EMBEDDINGS)
     try:
-        obj = loads(body)
+        obj = loads_request(body, capture_content)
         if type(obj) is not dict:
             return req
         req.model = as_str(obj.get("model")) or None

@@ -22,6 +22,7 @@ from otel_llm.providers._common import (
     has_value,
     loads,
     loads_chunk,
+    loads_request,
     message,
     text_part,
     tool_call_part,
@@ -67,7 +68,7 @@ def _azure_deployment(path: str) -> str | None:
 def parse_request(body: bytes, *, operation: str, path: str, capture_content: bool) -> LLMRequest:
     req = LLMRequest(operation=OP_CHAT if operation == OP_RESPONSES else operation)
     try:
-        obj = loads(body)
+        obj = loads_request(body, capture_content)
         if type(obj) is not dict:
             req.model = _azure_deployment(path)
             return req
