@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from otel_llm import _safety
+from otel_llm import _fork, _safety
 
 _Task = tuple[Callable[..., None], tuple[Any, ...]]
 
@@ -23,6 +23,13 @@ class Background:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[_Task | threading.Event | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        _fork.reinit_in_children(self)
+
+    def _reinit_after_fork(self) -> None:
+        """In a forked child the thread does not exist and the queued work is the parent's: start empty."""
+        self._queue = queue.SimpleQueue()
+        self._thread = None
         self._lock = threading.Lock()
 
     def submit(self, fn: Callable[..., None], *args: Any) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, MeterProvider, Observation, get_meter
 
-from otel_llm import __version__, _safety
+from otel_llm import __version__, _fork, _safety
 from otel_llm import attributes as A
 
 # calls waiting before the background thread is asked to drain them into the SDK (a bounded burst of work)
@@ -64,7 +64,7 @@ class CostTotals:
         return [Observation(total, dict(key)) for key, total in items]
 
 
-@dataclass(eq=False, slots=True)
+@dataclass(eq=False, slots=True, weakref_slot=True)
 class Instruments:
     duration: Histogram
     tokens: Histogram
@@ -76,6 +76,15 @@ class Instruments:
     cost: CostTotals = field(default_factory=CostTotals, init=False)
     _pending: deque[_Pending] = field(default_factory=deque, init=False)
     _drain_asked: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        _fork.reinit_in_children(self)
+
+    def _reinit_after_fork(self) -> None:
+        """In a forked child: the queued records are the parent's (it hands them to the SDK), so start empty."""
+        self._pending = deque()
+        self._drain_asked = False
+        self.cost._lock = threading.Lock()  # a copy of a lock another thread held at fork would stay held
 
     def record(  # noqa: PLR0917 - one call's measurements, positional on purpose (hot path)
         self,

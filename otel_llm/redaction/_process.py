@@ -31,6 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, TYPE_CHECKING, Any, Final
 
+from otel_llm._fork import reinit_in_children
 from otel_llm.redaction._frames import HEADER, MAX_FRAME, STATUS_OK, encode
 from otel_llm.redaction._presidio import PresidioRedactor
 from otel_llm.redaction._worker import (
@@ -137,6 +138,29 @@ class ProcessRedactionWorker(SpanEnder):
         self._warned = False
         self._stopping = threading.Event()
         self._children: list[_Child] = []  # every child started, until reaped
+        self._sender = threading.Thread(target=self._send_loop, name="otel-llm-redaction-sender", daemon=True)
+        self._sender.start()
+        reinit_in_children(self)
+
+    def _reinit_after_fork(self) -> None:
+        """In a forked child: the redaction process and its pipes belong to the parent. Close this copy of the
+        pipes (the parent keeps its own), forget that process, and start a sender; a child of our own is started
+        with the first item."""
+        super()._reinit_after_fork()
+        for child in self._children:
+            for stream in (child.proc.stdin, child.proc.stdout, child.proc.stderr):
+                with contextlib.suppress(OSError, ValueError):
+                    if stream is not None:
+                        stream.close()  # unbuffered (bufsize=0): closes this copy of the fd, writes nothing
+            child.alive = False
+            child.proc.returncode = 0  # never waited for or signalled from here: not our process
+        self._children = []
+        self._child = None
+        self._failures = 0
+        self._next_start = 0.0
+        self._stopping = threading.Event()
+        if self._closed:
+            return
         self._sender = threading.Thread(target=self._send_loop, name="otel-llm-redaction-sender", daemon=True)
         self._sender.start()
 

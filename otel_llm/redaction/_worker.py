@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 from opentelemetry import metrics
 
 from otel_llm import attributes as attrs
+from otel_llm._fork import reinit_in_children
 from otel_llm.redaction._content import MIN_BUDGET, InputTooLongError, redact_content
 
 if TYPE_CHECKING:
@@ -136,6 +137,15 @@ class SpanEnder:
             unit="{span}",
             description="Spans whose content was dropped because redaction could not finish (fail closed).",
         )
+
+    def _reinit_after_fork(self) -> None:
+        """In a child made by ``os.fork()``: none of the parent's threads exist here, and the items queued or in
+        flight are the parent's (it ends their spans), so start empty with fresh locks; subclasses restart their
+        threads."""
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._pending = 0
 
     # --- request thread -------------------------------------------------------------------------------------
     def submit(self, span: Span, end_time_ns: int | None, content: Mapping[str, object]) -> None:
@@ -267,10 +277,25 @@ class RedactionWorker(SpanEnder):
         self._warm = threading.Lock()
         self._warmed = False
         self._stuck: list[_Runner] = []
+        self._start_threads()
+        reinit_in_children(self)
+
+    def _start_threads(self) -> None:
         self._runner: _Runner | None = _Runner(self)
         self._runner.start()
         self._watchdog = threading.Thread(target=self._watch, name="otel-llm-redaction-watchdog", daemon=True)
         self._watchdog.start()
+
+    def _reinit_after_fork(self) -> None:
+        super()._reinit_after_fork()
+        if self._closed:
+            return
+        self._wake = threading.Condition(self._lock)
+        self._warm = threading.Lock()
+        self._deadline = None
+        self._watch_idle = False
+        self._stuck = []
+        self._start_threads()
 
     def _submitted(self) -> None:
         if self._watch_idle:
