@@ -1,13 +1,16 @@
 """The SDK-side metrics of SPEC §4.2, created once per meter provider.
 
-A finished call's measurements are not pushed through the SDK on the thread that finished it: ``record()``
-appends one tuple to a queue (well under a microsecond) and the queue is drained into the SDK's histograms
+A call finished on the app's thread does not push its measurements through the SDK there: ``record()`` appends
+one tuple to a queue (well under a microsecond) and the queue is drained into the SDK's histograms
 
 - at every metric collection, by the callback of the observable ``llm.client.cost`` counter, which the SDK runs
   before it reads the synchronous instruments, so a collection always includes every call finished before it;
 - on the instrumentation's background thread once ``DRAIN_AT`` calls are waiting (memory and the burst of work
   stay bounded when nothing collects, or collects rarely);
 - by ``flush()`` and ``uninstrument()``.
+
+Calls completed on the background thread (shadow copies, large bodies) are already off the request path: their
+measurements go to the SDK at once, so a busy shadow does not make the drains bigger.
 
 Each histogram record costs ~16 µs in the SDK in isolation and ~35 µs inside a real call (attribute cleaning,
 hashing, aggregation, exemplar offer); three per call were a third of the instrumentation's time on the request
@@ -31,7 +34,7 @@ from otel_llm import __version__, _fork, _safety
 from otel_llm import attributes as A
 
 # calls waiting before the background thread is asked to drain them into the SDK (a bounded burst of work)
-DRAIN_AT = 256
+DRAIN_AT = 128
 # records handed to the SDK between two moments where the draining thread lets others take the GIL
 _YIELD_EVERY = 16
 
@@ -96,10 +99,17 @@ class Instruments:
         ttfc: float | None,
         tpc: float | None,
         span: Any,
+        *,
+        now: bool = False,
     ) -> None:
-        """Queue one finished call's measurements; they reach the SDK at the next drain."""
+        """Queue one finished call's measurements; they reach the SDK at the next drain. ``now=True`` (a call
+        completed on the background thread, already off the request path) hands them to the SDK at once."""
+        entry = (attrs, duration, inp, out, cost, ttfc, tpc, span)
+        if now:
+            self._hand_over(entry)
+            return
         pending = self._pending
-        pending.append((attrs, duration, inp, out, cost, ttfc, tpc, span))
+        pending.append(entry)
         if len(pending) >= DRAIN_AT and not self._drain_asked:
             self._drain_asked = True
             if self.schedule is None:
@@ -111,32 +121,34 @@ class Instruments:
         """Hand every queued measurement to the SDK. Safe from any thread, concurrently with ``record()``."""
         self._drain_asked = False
         pending = self._pending
-        set_span_in_context = trace.set_span_in_context
-        token_input, token_output = A.TOKEN_TYPE_INPUT, A.TOKEN_TYPE_OUTPUT
         done = 0
         while pending:
             done += 1
             if done % _YIELD_EVERY == 0:
                 time.sleep(0)  # an app thread waiting for the GIL gets it now, not after the whole drain
             try:
-                attrs, duration, inp, out, cost, ttfc, tpc, span = pending.popleft()
+                entry = pending.popleft()
             except IndexError:  # another thread drained the last one
                 return
-            try:
-                context = set_span_in_context(span)
-                self.duration.record(duration, attrs, context)
-                if inp is not None:
-                    self.tokens.record(inp, {**attrs, A.GEN_AI_TOKEN_TYPE: token_input}, context)
-                if out is not None:
-                    self.tokens.record(out, {**attrs, A.GEN_AI_TOKEN_TYPE: token_output}, context)
-                if cost is not None:
-                    self.cost.add(cost, attrs)
-                if ttfc is not None:
-                    self.ttfc.record(ttfc, attrs, context)
-                if tpc is not None:
-                    self.time_per_chunk.record(tpc, attrs, context)
-            except Exception as exc:
-                _safety.report("metrics", exc)
+            self._hand_over(entry)
+
+    def _hand_over(self, entry: _Pending) -> None:
+        attrs, duration, inp, out, cost, ttfc, tpc, span = entry
+        try:
+            context = trace.set_span_in_context(span)
+            self.duration.record(duration, attrs, context)
+            if inp is not None:
+                self.tokens.record(inp, {**attrs, A.GEN_AI_TOKEN_TYPE: A.TOKEN_TYPE_INPUT}, context)
+            if out is not None:
+                self.tokens.record(out, {**attrs, A.GEN_AI_TOKEN_TYPE: A.TOKEN_TYPE_OUTPUT}, context)
+            if cost is not None:
+                self.cost.add(cost, attrs)
+            if ttfc is not None:
+                self.ttfc.record(ttfc, attrs, context)
+            if tpc is not None:
+                self.time_per_chunk.record(tpc, attrs, context)
+        except Exception as exc:
+            _safety.report("metrics", exc)
 
     def observe_cost(self, options: CallbackOptions) -> Iterator[Observation]:
         """The ``llm.client.cost`` callback, run by the SDK at each collection before it reads the histograms:

@@ -116,3 +116,15 @@ def test_a_bad_record_is_reported_and_the_rest_still_reach_the_sdk(caplog: pytes
     instruments.drain()  # must not raise
     [duration] = _points(reader)["gen_ai.client.operation.duration"]
     assert duration.count == 3  # type: ignore[attr-defined]
+
+
+def test_calls_completed_on_the_background_thread_reach_the_sdk_at_once(instrumented, server):
+    from otel_llm import _call, _state
+
+    filler = "x" * (_call.INLINE_BYTES + 1024)  # a large body: completed on the background thread
+    server.route("/v1/chat/completions", Reply.json(openai_chat(content=filler)))
+    with _client(server) as client:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+    state = _state.get()
+    assert state.background.flush()
+    assert not state.instruments._pending  # handed to the SDK, not queued
