@@ -190,7 +190,7 @@ class Call:
         end = time.perf_counter()
         end_ns = time.time_ns()
         if self.owns_span and (deferred or self._size > INLINE_BYTES or self.state.enrichers or self._shadow()):
-            self.state.background.submit(self._complete, error, end, end_ns, True)
+            self.state.background.submit(self._complete, error, end, end_ns)
         else:
             self._complete(error, end, end_ns)
 
@@ -198,9 +198,9 @@ class Call:
         ctx = self._ctx
         return ctx is not None and ctx.shadow
 
-    def _complete(self, error: BaseException | None, end: float, end_ns: int, background: bool = False) -> None:
+    def _complete(self, error: BaseException | None, end: float, end_ns: int) -> None:
         try:
-            self._finish(error, end, end_ns, background)
+            self._finish(error, end, end_ns)
         except Exception as exc:
             _safety.report("finish", exc)
             if self.owns_span:
@@ -255,7 +255,7 @@ class Call:
         self._parts = []
         return self.provider.parse_response(body, capture_content=self.capture)  # type: ignore[no-any-return]
 
-    def _finish(self, error: BaseException | None, end: float, end_ns: int, background: bool = False) -> None:
+    def _finish(self, error: BaseException | None, end: float, end_ns: int) -> None:
         span = self.span
         state = self.state
         attrs = self.metric_attrs
@@ -330,7 +330,7 @@ class Call:
                 },
                 timestamp=self.start_ns,
             )
-        state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc, span, now=background)
+        state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc, span)
 
         for enricher in state.enrichers:
             try:

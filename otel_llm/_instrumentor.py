@@ -103,9 +103,7 @@ def build_state(**kwargs: Any) -> _state.State:
     worker = _build_redaction_worker(settings, meter_provider) if settings.capture_content else None
     _safety.set_error_counter(instruments.internal_errors.add)
     enrichers = tuple(kwargs.get("enrichers") or ())
-    background = Background()
-    instruments.schedule = background.submit
-    state = _state.State(settings, tracer, instruments, costs, background, worker, enrichers)
+    state = _state.State(settings, tracer, instruments, costs, Background(), worker, enrichers)
     _hook_flush(kwargs.get("tracer_provider"))
     _state.set_state(state)
     return state
@@ -152,7 +150,6 @@ def clear_state(timeout_s: float = 5.0) -> None:
     _state.set_state(None)
     if state is not None:
         state.background.shutdown(timeout_s)  # completes calls, which may hand content to the redaction worker
-        state.instruments.drain()
         if state.redaction_worker is not None:
             state.redaction_worker.shutdown(timeout_s)
     _safety.set_error_counter(None)
@@ -164,7 +161,6 @@ def flush(timeout_s: float = 5.0) -> bool:
     if state is None:
         return True
     ok = state.background.flush(timeout_s)
-    state.instruments.drain()
     if state.redaction_worker is not None:
         ok = bool(state.redaction_worker.flush(timeout_s)) and ok
     return ok

@@ -1,11 +1,8 @@
-"""The histogram records of finished calls are queued and reach the SDK at collection, on the background thread
-once ``DRAIN_AT`` calls wait, and at ``flush()``/``uninstrument()``: every collection sees every call finished
-before it, nothing is lost, exemplars point at the call's own span, and the queue stays bounded when nothing
-collects."""
+"""Each finished call's histogram records: in the next collection (streams included), counted once, with
+exemplars that point at the call's own span, and a bad measurement never raised into the app nor losing the
+others."""
 
 from __future__ import annotations
-
-import time
 
 import openai
 import pytest
@@ -13,7 +10,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import otel_llm
-from otel_llm import _background, _metrics
+from otel_llm import _metrics
 from tests.instrumentation.loopback import Reply
 from tests.instrumentation.payloads import openai_chat, openai_stream_chunks
 
@@ -39,8 +36,7 @@ def test_a_collection_right_after_the_calls_counts_every_one_of_them(instrumente
     with _client(server) as client:
         for _ in range(5):
             client.chat.completions.create(model=MODEL, messages=MESSAGES)
-        # no flush(): the collection itself drains the queue before it reads the histograms
-        metrics = instrumented.metrics()
+            metrics = instrumented.metrics()
         [duration] = metrics["gen_ai.client.operation.duration"]
         assert duration.count == 5
         tokens = {p.attributes["gen_ai.token.type"]: (p.count, p.sum) for p in metrics["gen_ai.client.token.usage"]}
@@ -51,7 +47,7 @@ def test_a_collection_right_after_the_calls_counts_every_one_of_them(instrumente
     assert duration.count == 6
 
 
-def test_streamed_call_histograms_are_queued_too(instrumented, server):
+def test_streamed_calls_record_their_chunk_histograms(instrumented, server):
     server.route("/v1/chat/completions", Reply.sse(openai_stream_chunks(words=("a", "b", "c"), with_usage=True)))
     with _client(server) as client:
         for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
@@ -73,7 +69,7 @@ def test_exemplars_point_at_the_calls_own_span(instrumented, server):
         assert {(e.trace_id, e.span_id) for e in exemplars} == {(span.context.trace_id, span.context.span_id)}
 
 
-def test_uninstrument_hands_queued_records_to_the_sdk(telemetry, server):
+def test_calls_made_before_uninstrument_stay_counted(telemetry, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
     otel_llm.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
     try:
@@ -84,47 +80,12 @@ def test_uninstrument_hands_queued_records_to_the_sdk(telemetry, server):
     assert sum(p.count for p in telemetry.metrics()["gen_ai.client.operation.duration"]) == 1
 
 
-def test_the_background_thread_drains_the_queue_when_nothing_collects():
-    reader = InMemoryMetricReader()
-    instruments = _metrics.create(MeterProvider(metric_readers=[reader]))
-    background = _background.Background()
-    instruments.schedule = background.submit
-    attrs = {"gen_ai.operation.name": "chat", "gen_ai.request.model": MODEL}
-    try:
-        for _ in range(_metrics.DRAIN_AT - 1):
-            instruments.record(attrs, 0.25, 10, 20, None, None, None, None)
-        assert background.flush()
-        assert len(instruments._pending) == _metrics.DRAIN_AT - 1  # below the threshold: still queued
-        instruments.record(attrs, 0.25, 10, 20, None, None, None, None)
-        deadline = time.monotonic() + 10
-        while instruments._pending and time.monotonic() < deadline:
-            assert background.flush()
-        assert not instruments._pending  # drained without any collection
-    finally:
-        background.shutdown()
-    [duration] = _points(reader)["gen_ai.client.operation.duration"]
-    assert duration.count == _metrics.DRAIN_AT  # type: ignore[attr-defined]
-
-
 def test_a_bad_record_is_reported_and_the_rest_still_reach_the_sdk(caplog: pytest.LogCaptureFixture):
     reader = InMemoryMetricReader()
     instruments = _metrics.create(MeterProvider(metric_readers=[reader]))
     attrs = {"gen_ai.operation.name": "chat"}
     instruments.record(attrs, 0.1, None, None, None, None, None, None)
     instruments.record(attrs, 0.2, "not a number", None, None, None, None, None)  # type: ignore[arg-type]
-    instruments.record(attrs, 0.3, None, None, None, None, None, None)
-    instruments.drain()  # must not raise
+    instruments.record(attrs, 0.3, None, None, None, None, None, None)  # none of them raised
     [duration] = _points(reader)["gen_ai.client.operation.duration"]
     assert duration.count == 3  # type: ignore[attr-defined]
-
-
-def test_calls_completed_on_the_background_thread_reach_the_sdk_at_once(instrumented, server):
-    from otel_llm import _call, _state
-
-    filler = "x" * (_call.INLINE_BYTES + 1024)  # a large body: completed on the background thread
-    server.route("/v1/chat/completions", Reply.json(openai_chat(content=filler)))
-    with _client(server) as client:
-        client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    state = _state.get()
-    assert state.background.flush()
-    assert not state.instruments._pending  # handed to the SDK, not queued
