@@ -330,7 +330,7 @@ class Call:
                 },
                 timestamp=self.start_ns,
             )
-        state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc, span)
+        state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc)
 
         for enricher in state.enrichers:
             try:

@@ -1,5 +1,5 @@
 """Each finished call's histogram records: in the next collection (streams included), counted once, with
-exemplars that point at the call's own span, and a bad measurement never raised into the app nor losing the
+exemplars that carry the LLM span's trace, and a bad measurement never raised into the app nor losing the
 others."""
 
 from __future__ import annotations
@@ -57,16 +57,18 @@ def test_streamed_calls_record_their_chunk_histograms(instrumented, server):
     assert [p.count for p in metrics["gen_ai.client.operation.time_per_output_chunk"]] == [1]
 
 
-def test_exemplars_point_at_the_calls_own_span(instrumented, server):
+def test_exemplars_carry_the_trace_of_the_llm_span(instrumented, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
-    with _client(server) as client:
+    tracer = instrumented.tracer_provider.get_tracer("app")
+    with _client(server) as client, tracer.start_as_current_span("handle request") as app_span:
         client.chat.completions.create(model=MODEL, messages=MESSAGES)
     [span] = instrumented.llm_spans()
+    assert span.parent.span_id == app_span.get_span_context().span_id
     metrics = instrumented.metrics()
     for name in ("gen_ai.client.operation.duration", "gen_ai.client.token.usage"):
         exemplars = [e for p in metrics[name] for e in p.exemplars]
         assert exemplars, name
-        assert {(e.trace_id, e.span_id) for e in exemplars} == {(span.context.trace_id, span.context.span_id)}
+        assert {e.trace_id for e in exemplars} == {span.context.trace_id}  # the trace a dashboard link opens
 
 
 def test_calls_made_before_uninstrument_stay_counted(telemetry, server):
@@ -84,8 +86,8 @@ def test_a_bad_record_is_reported_and_the_rest_still_reach_the_sdk(caplog: pytes
     reader = InMemoryMetricReader()
     instruments = _metrics.create(MeterProvider(metric_readers=[reader]))
     attrs = {"gen_ai.operation.name": "chat"}
-    instruments.record(attrs, 0.1, None, None, None, None, None, None)
-    instruments.record(attrs, 0.2, "not a number", None, None, None, None, None)  # type: ignore[arg-type]
-    instruments.record(attrs, 0.3, None, None, None, None, None, None)  # none of them raised
+    instruments.record(attrs, 0.1, None, None, None, None, None)
+    instruments.record(attrs, 0.2, "not a number", None, None, None, None)  # type: ignore[arg-type]
+    instruments.record(attrs, 0.3, None, None, None, None, None)  # none of them raised
     [duration] = _points(reader)["gen_ai.client.operation.duration"]
     assert duration.count == 3  # type: ignore[attr-defined]
