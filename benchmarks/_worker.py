@@ -104,10 +104,6 @@ Call = Callable[[], Any]
 
 Toggle = Callable[[bool], None]
 ON = [True]  # read by the floor and by ours' experiment() wrapper: off in the paired mode's "off" blocks
-# Work a configuration leaves for later, off the request path (ours: the queued histogram records, which a real
-# app's metric reader drains at each collection). Run and timed after each instrumented block, so it is
-# reported per call next to the request-path figures instead of escaping the measurement.
-DEFERRED: list[Callable[[], object]] = []
 
 
 def setup(config: str, tel: Telemetry, client: Any) -> tuple[Call, Call, Call, str, Toggle | None]:
@@ -147,10 +143,7 @@ def setup(config: str, tel: Telemetry, client: Any) -> tuple[Call, Call, Call, s
             else:
                 otel_llm.uninstrument()
 
-        from otel_llm._instrumentor import flush
-
         ours_toggle(True)
-        DEFERRED.append(flush)
         experiment = otel_llm.experiment
 
         def tagged(fn: Call) -> Call:
@@ -309,14 +302,6 @@ def floor_calls(tel: Telemetry, completions: Any, short_n: int, long_n: int) -> 
 
 
 # --- measurement -----------------------------------------------------------------------------------------------
-def run_deferred() -> int:
-    """Run the configuration's deferred work now; its wall time in ns (0 when it defers nothing)."""
-    t0 = time.perf_counter_ns()
-    for fn in DEFERRED:
-        fn()
-    return time.perf_counter_ns() - t0 if DEFERRED else 0
-
-
 def timed(fn: Call, n: int, out: list[int], cpu_out: list[int]) -> None:
     """Wall time (perf_counter_ns) of each call, and the process's CPU time (all threads, so the span export
     thread counts) over the same interval: CPU time is what other processes on a busy machine cannot inflate."""
@@ -385,7 +370,6 @@ def main() -> None:
         timed(short, ARGS.short_calls // blocks, results["short"], cpu_results["short"])
         timed(long_, ARGS.long_calls // blocks, results["long"], cpu_results["long"])
     calls = sum(len(v) for v in results.values())
-    deferred_ns = run_deferred()
     gc.collect()
     rss_end = rss_bytes()
     tel_out = tel.finish()
@@ -403,7 +387,6 @@ def main() -> None:
                 "rss_after": rss_after,
                 "rss_end": rss_end,
                 "instrumented_calls": warm_calls + calls,
-                "deferred_ns": deferred_ns,
                 "ns": results,
                 "cpu_ns": cpu_results,
                 **tel_out,
@@ -445,8 +428,6 @@ def paired(
             timed(long_, max(1, ARGS.long_calls // ARGS.pairs), walls["long"], cpus["long"])
             if on:
                 on_calls += 10 + len(walls["plain"]) + len(walls["short"]) + len(walls["long"])
-                pair["deferred_ns"] = run_deferred()
-                pair["deferred_calls"] = 10 + len(walls["plain"]) + len(walls["short"]) + len(walls["long"])
             key = "on" if on else "off"
             pair[key] = {w: statistics.median(v) for w, v in walls.items()}
             pair[key + "_cpu"] = {w: statistics.median(v) for w, v in cpus.items()}

@@ -251,9 +251,6 @@ def paired_figures(run: dict[str, Any], chunks: int) -> dict[str, Any]:
         out[f"{prefix}long_stream_us"] = statistics.median(diff["long"])
         out[f"{prefix}per_chunk_us"] = statistics.median(slope)
         out[f"{prefix}per_chunk_us_spread"] = [min(slope), max(slope)]
-    calls = sum(p.get("deferred_calls", 0) for p in run["pairs"])
-    if calls:
-        out["paired_deferred_us"] = sum(p["deferred_ns"] for p in run["pairs"]) / calls / 1000
     return out
 
 
@@ -390,16 +387,6 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
         if p50 not in a:
             continue
         row("added p50 per non-streaming call", b, f"< {TARGET_P50_US:g} µs", a[p50], a[p50] < TARGET_P50_US)
-        if b == "paired_" and "paired_deferred_us" in a:
-            total = a[p50] + a["paired_deferred_us"]
-            row(
-                "added p50 per non-streaming call + deferred work per call",
-                b,
-                f"< {TARGET_P50_US:g} µs",
-                total,
-                total < TARGET_P50_US,
-                f"includes {a['paired_deferred_us']:.0f} µs per call of histogram records drained after each block",
-            )
         peers = [(n, e) for n in PEERS if _valid(e := summary.get(f"{n}/{n}")) and p50 in e["added"]]
         if peers:
             best_name, best = min(peers, key=lambda ne: ne[1]["added"][p50])
@@ -474,14 +461,14 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "| environment | configuration | openai | GenAI spans / calls | p50 call µs | added p50 µs | round spread µs "
         "| added p99 µs | added µs / chunk | added long stream µs | added CPU p50 µs | added CPU µs / chunk "
-        "| paired added p50 µs (spread) | paired µs / chunk | deferred µs / call | RSS added MiB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| paired added p50 µs (spread) | paired µs / chunk | RSS added MiB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, e in s.items():
         if "p50_us" not in e:
             lines.append(
                 f"| {e['env']} | {e['config']} | — | — | — | not measured: {'; '.join(e.get('errors', []))[:200]} "
-                "| | | | | | | | | | |"
+                "| | | | | | | | | |"
             )
             continue
         added = e.get("added")
@@ -502,7 +489,6 @@ def markdown(result: dict[str, Any]) -> str:
                 _fmt(added.get("cpu_per_chunk_us"), 1),
                 _paired_cell(added, e),
                 _fmt(added.get("paired_per_chunk_us"), 1),
-                _fmt(added.get("paired_deferred_us"), 1) if "paired_deferred_us" in added else "0",
                 f"{e['rss_added_median_mib']:+.1f}",
             ]
         else:
@@ -510,7 +496,7 @@ def markdown(result: dict[str, Any]) -> str:
             noise = e.get("paired_noise")
             aa = _paired_cell(noise, e) + " (A/A)" if noise else "—"
             aa_chunk = _fmt(noise["paired_per_chunk_us"], 1) if noise else "—"
-            cells = ["(baseline)", "—", "—", "—", "—", "—", "—", aa, aa_chunk, "—", f"{rss:+.1f}"]
+            cells = ["(baseline)", "—", "—", "—", "—", "—", "—", aa, aa_chunk, f"{rss:+.1f}"]
         lines.append(
             f"| {e['env']} | {e['config']} | {e['openai']} | {spans} | {e['p50_us']['plain']:,.0f} | "
             + " | ".join(cells)
@@ -546,10 +532,7 @@ def markdown(result: dict[str, Any]) -> str:
         "exporter that only counts spans, MeterProvider with an in-memory reader. *ours* runs each call inside "
         "`otel_llm.experiment(...)` (full tagging) with cost on and content off; *floor* is one SDK span per call "
         "started and ended by hand with the same attributes (no metrics, no event); peers run with content capture "
-        "off. *Deferred µs / call*: ours queues each call's histogram records and hands them to the SDK when "
-        "metrics are collected; the benchmark drains that queue after each instrumented block, times it, and "
-        "reports it per call here (it runs on the metric reader's thread in an app, not on the request path). "
-        "Spans are counted at the exporter after a flush: a configuration with 0 spans did not instrument this "
+        "off. Spans are counted at the exporter after a flush: a configuration with 0 spans did not instrument this "
         "openai version and its times are not a comparison. RSS added is VmRSS after setup + warm-up minus VmRSS "
         "after the same warm-up uninstrumented (SDK already imported), median over rounds.",
         "",

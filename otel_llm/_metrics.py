@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, MeterProvider, Observation, get_meter
@@ -28,39 +28,38 @@ class CostTotals:
 
     A counter's exported value is the sum of what was added, so summing here and letting the SDK observe the
     totals at each collection exports the same series as ``Counter.add`` per call, for a dict update instead of
-    a trip through the SDK's measurement pipeline."""
+    a trip through the SDK's measurement pipeline (~20 µs per call)."""
 
-    __slots__ = ("_lock", "_totals")
+    __slots__ = ("__weakref__", "_lock", "_totals")
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._totals: dict[tuple[tuple[str, Any], ...], float] = {}
+        _fork.reinit_in_children(self)
 
     def add(self, amount: float, attrs: dict[str, Any]) -> None:
         key = tuple(attrs.items())
         with self._lock:
             self._totals[key] = self._totals.get(key, 0.0) + amount
 
-    def observations(self) -> list[Observation]:
+    def _reinit_after_fork(self) -> None:
+        self._lock = threading.Lock()  # a copy of a lock another thread held at fork would stay held
+
+    def observe(self, options: CallbackOptions) -> Iterator[Observation]:
         with self._lock:
             items = list(self._totals.items())
-        return [Observation(total, dict(key)) for key, total in items]
+        for key, total in items:
+            yield Observation(total, dict(key))
 
 
-@dataclass(eq=False, slots=True, weakref_slot=True)
+@dataclass(frozen=True, slots=True)
 class Instruments:
     duration: Histogram
     tokens: Histogram
     ttfc: Histogram
     time_per_chunk: Histogram
+    cost: CostTotals
     internal_errors: Counter
-    cost: CostTotals = field(default_factory=CostTotals, init=False)
-
-    def __post_init__(self) -> None:
-        _fork.reinit_in_children(self)
-
-    def _reinit_after_fork(self) -> None:
-        self.cost._lock = threading.Lock()  # a copy of a lock another thread held at fork would stay held
 
     def record(  # noqa: PLR0917 - one call's measurements, positional on purpose (hot path)
         self,
@@ -88,14 +87,14 @@ class Instruments:
         except Exception as exc:
             _safety.report("metrics", exc)
 
-    def observe_cost(self, options: CallbackOptions) -> Iterator[Observation]:
-        """The ``llm.client.cost`` callback: the running totals, at each collection."""
-        yield from self.cost.observations()
-
 
 def create(meter_provider: MeterProvider | None) -> Instruments:
     meter: Meter = get_meter("otel_llm", __version__, meter_provider)
-    instruments = Instruments(
+    cost = CostTotals()
+    meter.create_observable_counter(
+        A.METRIC_COST, callbacks=[cost.observe], unit="USD", description="Estimated cost of LLM calls in US dollars."
+    )
+    return Instruments(
         duration=meter.create_histogram(
             A.METRIC_OPERATION_DURATION,
             unit="s",
@@ -120,16 +119,10 @@ def create(meter_provider: MeterProvider | None) -> Instruments:
             description="Time between consecutive chunks of a streamed response, after the first.",
             explicit_bucket_boundaries_advisory=list(A.TTFC_BUCKETS),
         ),
+        cost=cost,
         internal_errors=meter.create_counter(
             A.METRIC_INTERNAL_ERRORS,
             unit="{error}",
             description="Failures inside otel-llm itself (never raised into the app).",
         ),
     )
-    meter.create_observable_counter(
-        A.METRIC_COST,
-        callbacks=[instruments.observe_cost],
-        unit="USD",
-        description="Estimated cost of LLM calls in US dollars.",
-    )
-    return instruments
