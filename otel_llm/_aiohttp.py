@@ -82,14 +82,13 @@ def _recorded_above() -> bool:
 class _URLView:
     """A yarl URL with the attributes ``_transport._begin`` reads from an httpx URL."""
 
-    __slots__ = ("_url", "host", "path", "port", "query", "scheme")
+    __slots__ = ("_url", "host", "path", "port", "scheme")
 
     def __init__(self, url: Any) -> None:
         self._url = url
         self.host = url.host or ""
         self.port = url.explicit_port
         self.path = url.path
-        self.query = url.query_string
         self.scheme = url.scheme
 
     def __str__(self) -> str:

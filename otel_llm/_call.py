@@ -14,7 +14,7 @@ synchronously, before the SDK ends it.)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +80,7 @@ class Call:
         request: LLMRequest,
         ctx: ExperimentContext | None,
         *,
-        span_attributes: Mapping[str, Any],
+        metric_attributes: dict[str, Any],
         owns_span: bool,
     ) -> None:
         self.state = state
@@ -103,8 +103,9 @@ class Call:
         self._inline: tuple[float, float] | None = None  # (first, last) content time once parsing went inline
         self._done = False
         self._ctx = ctx
-        # the span's own attributes restricted to the low-cardinality set allowed on metrics
-        self.metric_attrs = {k: span_attributes[k] for k in A.METRIC_ATTRIBUTES if k in span_attributes}
+        # the low-cardinality attributes allowed on metrics (A.METRIC_ATTRIBUTES); response model and error type
+        # are added when the call completes
+        self.metric_attrs = metric_attributes
 
     # --- response (request thread) -------------------------------------------------------------------------
     def on_response(self, status_code: int, content_type: str, strip_usage: bool) -> None:

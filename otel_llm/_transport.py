@@ -14,6 +14,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace import propagation as trace_propagation
 
 from otel_llm import _safety, _state
 from otel_llm import attributes as A
@@ -37,6 +38,8 @@ _SUPPRESS_KEYS = (
     getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", _SUPPRESS_INSTRUMENTATION_KEY_PLAIN),
     _SUPPRESS_INSTRUMENTATION_KEY_PLAIN,
 )
+# Likewise the key of the current span (None: always ask trace.get_current_span()).
+_SPAN_KEY: str | None = getattr(trace_propagation, "_SPAN_KEY", None)
 
 
 def _module_of(obj: object) -> Any:
@@ -52,6 +55,8 @@ def _replace_body(request: Any, body: bytes) -> None:
 
 def _sdk_genai_span(current: Context) -> trace.Span | None:
     """The SDK's own GenAI client span for this call, when one is current (anthropic >= 2 makes one)."""
+    if _SPAN_KEY is not None and current.get(_SPAN_KEY) is None:  # no span at all: one dict lookup
+        return None
     span = trace.get_current_span(current)
     if not span.is_recording():
         return None
@@ -96,7 +101,7 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
 
     body = request.content if hasattr(request, "_content") else b""
     req = provider.parse_request(body, path=path, capture_content=settings.capture_content)
-    req.stream = provider.is_streaming(req, path, url.query.decode() if isinstance(url.query, bytes) else "")
+    req.stream = provider.is_streaming(req, path)
     injected = False
     if req.stream and provider.include_usage and settings.stream_include_usage:
         new_body = inject_include_usage(body, req)  # req: no second parse of the body
@@ -115,10 +120,14 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
     if req.model is not None:
         attrs[A.GEN_AI_REQUEST_MODEL] = req.model
     attrs.update(request_attributes(req))
+    metric_attrs = {A.GEN_AI_OPERATION_NAME: req.operation, A.GEN_AI_PROVIDER_NAME: provider.name}
+    if req.model is not None:
+        metric_attrs[A.GEN_AI_REQUEST_MODEL] = req.model
     if ctx is not None:
         attrs.update(ctx.span_attributes())
+        metric_attrs.update(ctx.metric_attributes())
     else:
-        attrs[A.LLM_ROUTE] = A.ROUTE_PRIMARY
+        attrs[A.LLM_ROUTE] = metric_attrs[A.LLM_ROUTE] = A.ROUTE_PRIMARY
 
     sdk_span = _sdk_genai_span(current)
     if sdk_span is not None:
@@ -142,7 +151,7 @@ def _begin(request: Any) -> tuple[Call, bool] | None:
             },
         )
     request.extensions[SPAN_CONTEXT_EXTENSION] = span.get_span_context()
-    call = Call(state, span, provider, req, ctx, span_attributes=attrs, owns_span=sdk_span is None)
+    call = Call(state, span, provider, req, ctx, metric_attributes=metric_attrs, owns_span=sdk_span is None)
     return call, injected
 
 

@@ -144,10 +144,11 @@ class CostCalculator:
     def cost(self, provider: str, model: str | None, usage: Usage) -> tuple[float | None, str]:
         if model is None:
             return None, A.COST_SOURCE_UNKNOWN
-        override = self._overrides.get((provider, model)) or self._overrides.get((None, model))
-        if override is not None:
-            value = override.cost(usage)
-            return value, A.COST_SOURCE_OVERRIDE if value is not None else A.COST_SOURCE_UNKNOWN
+        if self._overrides:
+            override = self._overrides.get((provider, model)) or self._overrides.get((None, model))
+            if override is not None:
+                value = override.cost(usage)
+                return value, A.COST_SOURCE_OVERRIDE if value is not None else A.COST_SOURCE_UNKNOWN
         if usage.input_tokens is None and usage.output_tokens is None:
             return None, A.COST_SOURCE_UNKNOWN
         key = (provider, model)

@@ -57,9 +57,12 @@ class ExperimentContext:
 
     # The span attributes, computed once per context (a context tags every call made while it is active).
     _attributes: dict[str, Any] = field(init=False, repr=False, compare=False, hash=False, default_factory=dict)
+    _metric_attributes: dict[str, Any] = field(init=False, repr=False, compare=False, hash=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_attributes", self._compute_attributes())
+        attrs = self._compute_attributes()
+        object.__setattr__(self, "_attributes", attrs)
+        object.__setattr__(self, "_metric_attributes", {k: v for k, v in attrs.items() if k in A.METRIC_ATTRIBUTES})
 
     def merged_over(self, base: ExperimentContext | None) -> ExperimentContext:
         """This context's set fields over ``base``'s."""
@@ -75,6 +78,10 @@ class ExperimentContext:
     def span_attributes(self) -> dict[str, Any]:
         """The ``llm.*`` span attributes of this context (shared: do not modify the returned dict)."""
         return self._attributes
+
+    def metric_attributes(self) -> dict[str, Any]:
+        """Those of :meth:`span_attributes` that metrics carry too (shared: do not modify the returned dict)."""
+        return self._metric_attributes
 
     def _compute_attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {}
@@ -178,8 +185,15 @@ _ContextKey = tuple[str, str | None, str | None, str | None, str | None]
 _CONTEXTS: dict[_ContextKey, ExperimentContext] = {}
 
 
+# The context key under which opentelemetry-api keeps baggage: read directly, a call without baggage (most) costs
+# one dict lookup instead of get_all()'s copy. Private, so a release without it falls back to get_all().
+_BAGGAGE_KEY: str | None = getattr(baggage, "_BAGGAGE_KEY", None)
+
+
 def from_baggage(current: Context | None = None) -> ExperimentContext | None:
     """Experiment tags an upstream gateway put in W3C baggage (of ``current``, default the active context)."""
+    if current is not None and _BAGGAGE_KEY is not None and not current.get(_BAGGAGE_KEY):
+        return None
     entries = baggage.get_all(current)
     if not entries:
         return None

@@ -104,7 +104,7 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return parts
 
 
-def is_streaming(request: LLMRequest, path: str, query: str) -> bool:
+def is_streaming(request: LLMRequest, path: str) -> bool:
     return request.stream
 
 

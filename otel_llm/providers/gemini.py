@@ -119,7 +119,7 @@ def _parts(parts: Any) -> list[dict[str, Any]]:
     return out
 
 
-def is_streaming(request: LLMRequest, path: str, query: str) -> bool:
+def is_streaming(request: LLMRequest, path: str) -> bool:
     return path.endswith(":streamGenerateContent")
 
 

@@ -87,7 +87,7 @@ def _message(m: dict[str, Any], finish: str | None = None) -> Message:
     return message(role, parts, finish)
 
 
-def is_streaming(request: LLMRequest, path: str, query: str) -> bool:
+def is_streaming(request: LLMRequest, path: str) -> bool:
     return request.stream
 
 

@@ -167,7 +167,7 @@ def _prompt_messages(prompt: Any) -> list[Message]:
     return []  # token-id prompts carry no text
 
 
-def is_streaming(request: LLMRequest, path: str, query: str) -> bool:
+def is_streaming(request: LLMRequest, path: str) -> bool:
     return request.stream
 
 

@@ -34,7 +34,7 @@ class _WireFormat(Protocol):
 
     def stream_parser(self, *, operation: str, capture_content: bool) -> StreamParser: ...
 
-    def is_streaming(self, request: LLMRequest, path: str, query: str) -> bool: ...
+    def is_streaming(self, request: LLMRequest, path: str) -> bool: ...
 
 
 class Provider:
@@ -60,8 +60,8 @@ class Provider:
     def stream_parser(self, *, capture_content: bool) -> StreamParser:
         return self._impl.stream_parser(operation=self._op, capture_content=capture_content)
 
-    def is_streaming(self, request: LLMRequest, path: str, query: str) -> bool:
-        return self._impl.is_streaming(request, path, query)
+    def is_streaming(self, request: LLMRequest, path: str) -> bool:
+        return self._impl.is_streaming(request, path)
 
     def __repr__(self) -> str:
         return f"Provider(name={self.name!r}, wire={self.wire!r}, operation={self._op!r})"

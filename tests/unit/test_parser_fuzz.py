@@ -185,7 +185,7 @@ def check_all(body: bytes, chunks: list[bytes], capture: bool) -> None:
     for module, op, path in TARGETS:
         req = module.parse_request(body, operation=op, path=path, capture_content=capture)
         assert isinstance(req, LLMRequest)
-        module.is_streaming(req, path, "alt=sse")
+        module.is_streaming(req, path)
         resp = module.parse_response(body, operation=op, capture_content=capture)
         assert isinstance(resp, LLMResponse)
         parser = module.stream_parser(operation=op, capture_content=capture)

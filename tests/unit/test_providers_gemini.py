@@ -46,8 +46,8 @@ def test_request() -> None:
     assert req.input_messages is None
     req = gemini.parse_request(body, operation="generate_content", path=STREAM_PATH, capture_content=True)
     assert req.stream is True
-    assert gemini.is_streaming(req, STREAM_PATH, "alt=sse") is True
-    assert gemini.is_streaming(req, PATH, "") is False
+    assert gemini.is_streaming(req, STREAM_PATH) is True
+    assert gemini.is_streaming(req, PATH) is False
     assert req.system_instructions == [{"type": "text", "content": "You are a cat."}]
     assert req.input_messages == [
         {

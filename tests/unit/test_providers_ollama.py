@@ -14,7 +14,7 @@ def test_stream_defaults_to_true_for_chat_and_generate() -> None:
     body = b'{"model":"llama3.2","messages":[{"role":"user","content":"why is the sky blue?"}]}'
     req = ollama.parse_request(body, operation="chat", path="/api/chat", capture_content=False)
     assert (req.model, req.stream) == ("llama3.2", True)
-    assert ollama.is_streaming(req, "/api/chat", "") is True
+    assert ollama.is_streaming(req, "/api/chat") is True
     req = ollama.parse_request(
         b'{"model":"llama3.2","prompt":"hi","stream":false}',
         operation="text_completion",

@@ -109,11 +109,11 @@ def test_provider_delegates_to_its_wire_format() -> None:
     assert p is not None
     req = p.parse_request(b"{}", path="/v1beta/models/gemini-2.0-flash:streamGenerateContent", capture_content=False)
     assert (req.model, req.operation) == ("gemini-2.0-flash", "generate_content")
-    assert p.is_streaming(req, "/v1beta/models/gemini-2.0-flash:streamGenerateContent", "alt=sse") is True
+    assert p.is_streaming(req, "/v1beta/models/gemini-2.0-flash:streamGenerateContent") is True
     sp = p.stream_parser(capture_content=False)
     assert sp.feed(b'data: {"candidates":[{"content":{"parts":[{"text":"x"}]}}]}\n\n') is True
     assert p.parse_response(b'{"modelVersion":"g"}', capture_content=False).model == "g"
     o = match("localhost", 11434, "/api/chat", None)
     assert o is not None
     oreq = o.parse_request(b'{"model":"llama3.2","messages":[]}', path="/api/chat", capture_content=False)
-    assert o.is_streaming(oreq, "/api/chat", "") is True
+    assert o.is_streaming(oreq, "/api/chat") is True
