@@ -9,10 +9,10 @@ then replaced by :class:`_TeeReader`, which hands every byte the app reads to ``
 exactly once: at end of body, on ``release()``/``close()`` before the end, on a read error (re-raised
 untouched) or when the response is garbage-collected.
 
-Not done on this path (yet): ``stream_options.include_usage`` is never added to an OpenAI-compatible request
-body sent through aiohttp, because hiding the extra usage event from the app would mean re-framing every read
-method of ``StreamReader`` (``readline``, ``readexactly``, ``iter_chunked(n)``...). Such a stream gets its
-span, model, finish reasons and TTFT, and tokens only when the app asked for ``include_usage`` itself.
+For an OpenAI-compatible stream that did not ask for usage, ``stream_options.include_usage`` is added to the
+body (as on the httpx path, switchable with ``stream_include_usage``) and the usage-only event it brings is
+taken out of what the app reads: :class:`_StrippingReader` then serves every read method from its own buffer of
+the stripped bytes, so lines, exact sizes and chunk iterators frame the body the app would have had.
 """
 
 from __future__ import annotations
@@ -111,8 +111,10 @@ class _RequestView:
         return self._content
 
 
-def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -> Call | None:
-    """Start recording when the URL is an LLM endpoint. May remove ``X-LLM-*`` headers from ``kwargs``."""
+def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -> tuple[Call, bool] | None:
+    """Start recording when the URL is an LLM endpoint; returns the call and whether include_usage was added.
+
+    May remove ``X-LLM-*`` headers from ``kwargs``, and replace its body with the one asking for usage."""
     state = _state.get()
     if state is None:
         return None
@@ -140,10 +142,17 @@ def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -
     begun = _transport._begin(request)
     if begun is None:
         return None
-    if tags:  # the experiment headers are ours: they do not go to the provider
+    call, injected = begun
+    if injected:  # _begin added include_usage: send its body, as the bytes aiohttp would have sent for json=
+        sent_json = kwargs.get("data") is None
+        kwargs["data"] = request.content
+        kwargs.pop("json", None)
+        items = [(k, v) for k, v in items if k.lower() != "content-length"]  # aiohttp sets it from the data
+        if sent_json and not any(k.lower() == "content-type" for k, _ in items):
+            items.append(("Content-Type", "application/json"))
+    if tags or injected:  # the experiment headers are ours: they do not go to the provider
         kwargs["headers"] = [(k, v) for k, v in items if k.lower() not in _X_LLM]
-    # An include_usage body made by _begin is not sent on this path (see the module docstring).
-    return begun[0]
+    return call, injected
 
 
 def make_patch(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
@@ -152,12 +161,13 @@ def make_patch(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitab
         if _state._state is None:
             return await original(self, method, str_or_url, **kwargs)
         try:
-            call = _begin(self, method, str_or_url, kwargs)
+            begun = _begin(self, method, str_or_url, kwargs)
         except Exception as exc:
             _safety.report("aiohttp.begin", exc)
-            call = None
-        if call is None:
+            begun = None
+        if begun is None:
             return await original(self, method, str_or_url, **kwargs)
+        call, injected = begun
         token = otel_context.attach(trace.set_span_in_context(call.span))
         try:
             response = await original(self, method, str_or_url, **kwargs)
@@ -167,8 +177,11 @@ def make_patch(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitab
         finally:
             otel_context.detach(token)
         try:
-            call.on_response(response.status, response.headers.get("Content-Type", ""), False)
-            response.content = _TeeReader(response.content, call)
+            call.on_response(
+                response.status, response.headers.get("Content-Type", ""), injected and response.status < 400
+            )
+            reader = _StrippingReader if call.strips_usage else _TeeReader
+            response.content = reader(response.content, call)
         except Exception as exc:
             _safety.report("aiohttp.response", exc)
             call.finish(None)
@@ -277,6 +290,108 @@ class _TeeReader:
 
     def __del__(self) -> None:
         self._call.finish(None, deferred=True)
+
+
+class _StrippingReader(_TeeReader):
+    """A :class:`_TeeReader` for a stream whose usage event otel-llm asked for: the app reads the body without it.
+
+    The real reader is read with ``readany()`` as the app asks for more; what the call hands on (the bytes minus
+    the usage-only event) goes into a buffer, and every read method takes from that buffer with the framing it
+    promises (a line, exactly ``n`` bytes, at most ``n`` bytes...). Nothing is read before the app asks.
+    """
+
+    __slots__ = ("_buf", "_ended")
+
+    def __init__(self, inner: Any, call: Call) -> None:
+        super().__init__(inner, call)
+        self._buf = bytearray()
+        self._ended = False
+
+    def _take(self, n: int = -1) -> bytes:
+        buf = self._buf
+        if n < 0 or n >= len(buf):
+            out = bytes(buf)
+            buf.clear()
+        else:
+            out = bytes(buf[:n])
+            del buf[:n]
+        return out
+
+    def _pour(self, data: bytes) -> None:
+        """Hand ``data`` (from the real reader) to the call; keep what it passes on; end at end of body."""
+        call = self._call
+        if data:
+            self._buf += call.feed(data)
+        if not data or self._inner.at_eof():
+            self._buf += call.flush()
+            self._ended = True
+            call.finish(None)
+
+    async def _fill(self) -> bool:
+        """Read once more from the real reader; False when the body had already ended."""
+        if self._ended:
+            return False
+        try:
+            data = await self._inner.readany()
+        except BaseException as exc:
+            self._call.finish(exc)
+            raise
+        self._pour(data)
+        return True
+
+    async def read(self, n: int = -1) -> bytes:
+        if not n:
+            return b""
+        if n < 0:
+            while await self._fill():
+                pass
+        else:
+            while not self._buf and await self._fill():
+                pass
+        return self._take(n)
+
+    async def readany(self) -> bytes:
+        while not self._buf and await self._fill():
+            pass
+        return self._take()
+
+    async def readuntil(self, separator: bytes = b"\n", **kwargs: Any) -> bytes:
+        while True:
+            i = self._buf.find(separator)
+            if i >= 0:
+                return self._take(i + len(separator))
+            if not await self._fill():
+                return self._take()
+
+    async def readline(self, **kwargs: Any) -> bytes:
+        return await self.readuntil(b"\n")
+
+    async def readexactly(self, n: int) -> bytes:
+        while len(self._buf) < n and await self._fill():
+            pass
+        if len(self._buf) < n:
+            import asyncio
+
+            raise asyncio.IncompleteReadError(self._take(), n)
+        return self._take(n)
+
+    async def readchunk(self) -> tuple[bytes, bool]:
+        # the stripped body no longer lines up with the server's HTTP chunks: never claim a chunk end
+        return await self.readany(), False
+
+    def read_nowait(self, n: int = -1) -> bytes:
+        if not self._buf and not self._ended:
+            try:
+                data = self._inner.read_nowait(-1)
+            except BaseException as exc:
+                self._call.finish(exc)
+                raise
+            if data or self._inner.at_eof():
+                self._pour(data)
+        return self._take(n)
+
+    def at_eof(self) -> bool:
+        return self._ended and not self._buf
 
 
 def patch() -> None:

@@ -118,6 +118,11 @@ class Call:
 
                 self._stripper = UsageChunkStripper()
 
+    @property
+    def strips_usage(self) -> bool:
+        """Whether the bytes handed on leave out the usage event otel-llm added to the request (include_usage)."""
+        return self._stripper is not None
+
     def feed(self, chunk: bytes) -> bytes:
         """Observe ``chunk`` on its way to the app; returns the bytes to hand on (normally ``chunk``).
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+from typing import Any
 
 import aiohttp
 import pytest
@@ -203,16 +204,116 @@ def test_plain_aiohttp_openai_stream_every_read_style(instrumented, server, how)
     assert a["gen_ai.response.time_to_first_chunk"] > 0
 
 
-def test_plain_aiohttp_stream_without_include_usage_is_not_rewritten(instrumented, server):
-    """include_usage is not injected on the aiohttp path (documented): the body goes out as the app wrote it."""
-    chunks = openai_stream_chunks(with_usage=False)
-    server.route("/v1/chat/completions", Reply.sse(chunks))
-    body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-    asyncio.run(_post(f"{server.url}/v1/chat/completions", body, how="lines"))
-    assert server.requests[0].json() == body
+def _usage_on_request(split: int | None = None):
+    """A handler that streams usage only when the request asks for it (as OpenAI does), its SSE bytes cut into
+    ``split``-byte HTTP chunks (so events straddle reads) when given."""
+
+    def handler(seen):
+        include = bool((seen.json().get("stream_options") or {}).get("include_usage"))
+        reply = Reply.sse(openai_stream_chunks(with_usage=include))
+        if split:
+            whole = b"".join(reply.chunks)
+            reply.chunks = [whole[i : i + split] for i in range(0, len(whole), split)]
+        return reply
+
+    return handler
+
+
+_WITHOUT_USAGE = b"".join(Reply.sse(openai_stream_chunks(with_usage=False)).chunks)
+_STREAM_BODY = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+
+
+async def _read_stream(url: str, how: str, **post: Any) -> bytes:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, **post) as resp:
+            content = resp.content
+            if how == "read":
+                return await resp.read()
+            if how == "lines":
+                return b"".join([line async for line in content])
+            if how == "chunked":
+                return b"".join([c async for c in content.iter_chunked(7)])
+            if how == "chunks":
+                return b"".join([c async for c, _ in content.iter_chunks()])
+            if how == "any":
+                return b"".join([c async for c in content.iter_any()])
+            if how == "exactly":  # 10 bytes at a time, then the short rest from IncompleteReadError
+                out = b""
+                while True:
+                    try:
+                        out += await content.readexactly(10)
+                    except asyncio.IncompleteReadError as exc:
+                        assert content.at_eof()
+                        return out + exc.partial
+            if how == "read-n":
+                out = b""
+                while piece := await content.read(5):
+                    assert len(piece) <= 5
+                    out += piece
+                assert content.at_eof()
+                return out
+            raise AssertionError(how)
+
+
+@pytest.mark.parametrize("split", [None, 5])
+@pytest.mark.parametrize("how", ["read", "lines", "chunked", "chunks", "any", "exactly", "read-n"])
+def test_plain_aiohttp_stream_usage_injected_and_hidden(instrumented, server, how, split):
+    """A stream that did not ask for usage gets include_usage added; the app reads, by every read method, exactly
+    the bytes it would have had without it (the usage event taken out), and the span has the tokens."""
+    server.route("/v1/chat/completions", _usage_on_request(split))
+    raw = asyncio.run(_read_stream(f"{server.url}/v1/chat/completions", how, json=_STREAM_BODY))
+    assert raw == _WITHOUT_USAGE
+    [seen] = server.requests
+    assert seen.json() == {**_STREAM_BODY, "stream_options": {"include_usage": True}}
+    assert seen.headers["content-type"] == "application/json"
     [span] = instrumented.llm_spans()
+    a = span.attributes
+    assert a["gen_ai.usage.input_tokens"] == 12
+    assert a["gen_ai.usage.output_tokens"] == 3
+    assert a["llm.usage.source"] == "provider"
+    assert list(a["gen_ai.response.finish_reasons"]) == ["stop"]
+    assert a["gen_ai.response.time_to_first_chunk"] > 0
+
+
+def test_plain_aiohttp_stream_bytes_body_keeps_the_apps_headers(instrumented, server):
+    """A body given as bytes, with the app's own Content-Type and Content-Length: the rewritten body goes out
+    with a Content-Length that fits it, and the app's Content-Type."""
+    server.route("/v1/chat/completions", _usage_on_request())
+    data = json.dumps(_STREAM_BODY).encode()
+    headers = {"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(data))}
+    raw = asyncio.run(_read_stream(f"{server.url}/v1/chat/completions", "lines", data=data, headers=headers))
+    assert raw == _WITHOUT_USAGE
+    [seen] = server.requests
+    assert seen.json()["stream_options"] == {"include_usage": True}
+    assert seen.headers["content-type"] == "application/json; charset=utf-8"
+    assert int(seen.headers["content-length"]) == len(seen.body)
+    [span] = instrumented.llm_spans()
+    assert span.attributes["gen_ai.usage.output_tokens"] == 3
+
+
+def test_plain_aiohttp_stream_not_rewritten_when_switched_off(telemetry, server):
+    server.route("/v1/chat/completions", _usage_on_request())
+    otel_llm.instrument(
+        tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider, stream_include_usage=False
+    )
+    try:
+        raw = asyncio.run(_read_stream(f"{server.url}/v1/chat/completions", "lines", json=_STREAM_BODY))
+    finally:
+        otel_llm.uninstrument()
+    assert raw == _WITHOUT_USAGE
+    assert server.requests[0].json() == _STREAM_BODY
+    [span] = telemetry.llm_spans()
     assert list(span.attributes["gen_ai.response.finish_reasons"]) == ["stop"]
     assert span.attributes["llm.usage.source"] == "unknown"
+
+
+def test_plain_aiohttp_stream_usage_error_status_body_untouched(instrumented, server):
+    err = {"error": {"type": "invalid_request_error", "message": "bad"}}
+    server.route("/v1/chat/completions", Reply.json(err, status=400))
+    raw = asyncio.run(_read_stream(f"{server.url}/v1/chat/completions", "read", json=_STREAM_BODY))
+    assert json.loads(raw) == err
+    [span] = instrumented.llm_spans()
+    assert span.attributes["error.type"] == "400"
 
 
 def test_stream_released_early_ends_span_once(instrumented, server):
