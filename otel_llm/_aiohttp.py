@@ -297,7 +297,8 @@ class _StrippingReader(_TeeReader):
 
     The real reader is read with ``readany()`` as the app asks for more; what the call hands on (the bytes minus
     the usage-only event) goes into a buffer, and every read method takes from that buffer with the framing it
-    promises (a line, exactly ``n`` bytes, at most ``n`` bytes...). Nothing is read before the app asks.
+    promises (a line, exactly ``n`` bytes, at most ``n`` bytes...). Nothing is read before the app asks, and the
+    call ends when the app has read the last byte (or releases the response), as with :class:`_TeeReader`.
     """
 
     __slots__ = ("_buf", "_ended")
@@ -308,6 +309,7 @@ class _StrippingReader(_TeeReader):
         self._ended = False
 
     def _take(self, n: int = -1) -> bytes:
+        """Up to ``n`` bytes (all: -1) from the buffer; the call ends when the app has taken the last byte."""
         buf = self._buf
         if n < 0 or n >= len(buf):
             out = bytes(buf)
@@ -315,17 +317,18 @@ class _StrippingReader(_TeeReader):
         else:
             out = bytes(buf[:n])
             del buf[:n]
+        if self._ended and not buf:
+            self._call.finish(None)
         return out
 
     def _pour(self, data: bytes) -> None:
-        """Hand ``data`` (from the real reader) to the call; keep what it passes on; end at end of body."""
+        """Hand ``data`` (from the real reader) to the call and keep what it passes on."""
         call = self._call
         if data:
             self._buf += call.feed(data)
         if not data or self._inner.at_eof():
             self._buf += call.flush()
             self._ended = True
-            call.finish(None)
 
     async def _fill(self) -> bool:
         """Read once more from the real reader; False when the body had already ended."""

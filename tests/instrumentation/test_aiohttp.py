@@ -316,13 +316,20 @@ def test_plain_aiohttp_stream_usage_error_status_body_untouched(instrumented, se
     assert span.attributes["error.type"] == "400"
 
 
-def test_stream_released_early_ends_span_once(instrumented, server):
-    server.route("/v1/chat/completions", Reply.sse(openai_stream_chunks(with_usage=True)))
+@pytest.mark.parametrize("asked_for_usage", [True, False], ids=["app-asked-usage", "usage-added"])
+@pytest.mark.parametrize("settle", [0.0, 0.2], ids=["reading-early", "whole-body-arrived"])
+def test_stream_released_early_ends_span_once(instrumented, server, asked_for_usage, settle):
+    """The call ends when the app has read the body or releases it, even when the whole body has already arrived
+    (with and without the usage event being hidden from the app)."""
+    server.route("/v1/chat/completions", _usage_on_request())
     body = {"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    if asked_for_usage:
+        body["stream_options"] = {"include_usage": True}
 
     async def main():
         async with aiohttp.ClientSession() as session:
             async with session.post(f"{server.url}/v1/chat/completions", json=body) as resp:
+                await asyncio.sleep(settle)
                 first = await resp.content.readline()
                 assert instrumented.llm_spans() == []
             return first
