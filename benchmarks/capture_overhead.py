@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
     import otel_llm
-    from otel_llm import _instrumentor, _state
+    from otel_llm import _setup, _state
 
     if args.pin:
         os.sched_setaffinity(0, {0})
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                 t = time.perf_counter_ns()
                 call()
                 times.append(time.perf_counter_ns() - t)
-            _instrumentor.flush()  # the block's redaction work counts towards its CPU time
+            _setup.flush()  # the block's redaction work counts towards its CPU time
             cpu = (time.process_time_ns() - cpu0) / args.block / 1000
             red1 = redaction_cpu_ns()  # threads alive at the end; those started in the block began at 0
             red = sum(ns - red0.get(ident, 0) for ident, ns in red1.items()) / args.block / 1000

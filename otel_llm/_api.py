@@ -6,8 +6,8 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from otel_llm import _setup
 from otel_llm._call import CallInfo
-from otel_llm._instrumentor import LLMInstrumentor
 from otel_llm._transport import instrument_transport
 
 Enricher = Callable[[Any, CallInfo], None]
@@ -52,16 +52,16 @@ def instrument(
         "excluded_urls": excluded_urls,
         "enrichers": enrichers,
     }
-    LLMInstrumentor().instrument(skip_dep_check=True, **{k: v for k, v in kwargs.items() if v is not None})
+    _setup.activate(**{k: v for k, v in kwargs.items() if v is not None})
 
 
 def uninstrument() -> None:
     """Undo :func:`instrument`: httpx and httpx2 are restored exactly."""
-    LLMInstrumentor().uninstrument()
+    _setup.deactivate()
 
 
 def is_instrumented() -> bool:
-    return bool(LLMInstrumentor().is_instrumented_by_opentelemetry)
+    return _setup.is_active()
 
 
 def instrument_client(client: Any, **settings: Any) -> Any:
@@ -71,7 +71,7 @@ def instrument_client(client: Any, **settings: Any) -> Any:
     the client shares its settings. Returns the client.
     """
     from otel_llm import _state
-    from otel_llm._instrumentor import build_state
+    from otel_llm._setup import build_state
 
     if _state.get() is None:
         build_state(**{k: v for k, v in settings.items() if v is not None})

@@ -28,12 +28,10 @@ SPAN_CONTEXT_EXTENSION = "otel_llm.span_context"
 _X_LLM = (A.HEADER_EXPERIMENT, A.HEADER_VARIANT, A.HEADER_PROMPT_VERSION)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # The context keys behind opentelemetry.instrumentation.utils.is_instrumentation_enabled(), read directly (one
-# context lookup per request instead of two). Their names are private, so both fall back to the values they have
-# had in every release; test_suppressed_instrumentation_records_nothing checks they still work.
-try:
-    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN
-except ImportError:  # pragma: no cover - older or newer opentelemetry-instrumentation
-    _SUPPRESS_INSTRUMENTATION_KEY_PLAIN = "suppress_instrumentation"
+# context lookup per request instead of two, and without importing opentelemetry-instrumentation): the API's
+# private key when it has one, and the plain name every release of that module has used, which
+# test_suppressed_instrumentation_records_nothing checks against it.
+_SUPPRESS_INSTRUMENTATION_KEY_PLAIN = "suppress_instrumentation"
 _SUPPRESS_KEYS = (
     getattr(otel_context, "_SUPPRESS_INSTRUMENTATION_KEY", _SUPPRESS_INSTRUMENTATION_KEY_PLAIN),
     _SUPPRESS_INSTRUMENTATION_KEY_PLAIN,

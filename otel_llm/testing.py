@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_llm import _api
-from otel_llm._instrumentor import active_kwargs, flush
+from otel_llm._setup import activate, active_kwargs, flush
 
 
 class CapturedSpans(list[ReadableSpan]):
@@ -76,6 +76,4 @@ def capture_spans(**settings: Any) -> Iterator[CapturedSpans]:
         tp.shutdown()
         captured.refresh()
         if was:
-            from otel_llm._instrumentor import LLMInstrumentor
-
-            LLMInstrumentor().instrument(skip_dep_check=True, **previous)
+            activate(**previous)

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from otel_llm import attributes as A
 from otel_llm.errors import ConfigurationError
 
@@ -111,6 +109,8 @@ def load_prices_file(path: Path) -> dict[tuple[str | None, str], Price]:
       - {model: llama-3.1-8b-extract-v4, input_per_mtok: 0.05, output_per_mtok: 0.1333}
       - {model: my-ft, provider: vllm, gpu_hour_usd: 2.40, requests_per_gpu_hour: 12000}
     """
+    import yaml  # only for a prices file: most apps never load one
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

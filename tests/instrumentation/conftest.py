@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_llm
-from otel_llm._instrumentor import flush
+from otel_llm._setup import flush
 from tests.instrumentation.loopback import LoopbackServer
 
 

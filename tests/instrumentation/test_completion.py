@@ -132,7 +132,7 @@ def test_span_dropped_by_the_sampler_still_gets_metrics_but_no_content_work(serv
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
     from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
-    from otel_llm._instrumentor import flush
+    from otel_llm._setup import flush
 
     gathered: list[object] = []
     original = _call.Call._content
@@ -200,7 +200,11 @@ def test_shadow_copies_complete_on_the_background_thread(instrumented, server, e
 
 def test_suppressed_instrumentation_records_nothing(instrumented, server):
     from opentelemetry import context
-    from opentelemetry.instrumentation.utils import suppress_instrumentation
+    from opentelemetry.instrumentation.utils import _SUPPRESS_INSTRUMENTATION_KEY_PLAIN, suppress_instrumentation
+
+    from otel_llm import _transport
+
+    assert _SUPPRESS_INSTRUMENTATION_KEY_PLAIN in _transport._SUPPRESS_KEYS  # the name otel-llm reads is theirs
 
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
     client = _client(server)

@@ -364,6 +364,66 @@ def test_uninstrument_restores(telemetry, server):
     assert telemetry.spans() == []
 
 
+def test_instrumentor_and_api_share_one_state(telemetry, server):
+    """opentelemetry-instrument's LLMInstrumentor and otel_llm.instrument()/uninstrument() see one state: what
+    one turns on, the other reports and can turn off, and on again."""
+    from otel_llm._instrumentor import LLMInstrumentor
+
+    server.route("/v1/chat/completions", Reply.json(openai_chat()))
+    providers = {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
+
+    def call() -> None:
+        _client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+
+    LLMInstrumentor().instrument(**providers)
+    try:
+        assert otel_llm.is_instrumented() and LLMInstrumentor().is_instrumented_by_opentelemetry
+        otel_llm.uninstrument()
+        assert not LLMInstrumentor().is_instrumented_by_opentelemetry
+        call()
+        assert telemetry.llm_spans() == []
+        LLMInstrumentor().instrument(**providers)  # not refused as "already instrumented"
+        call()
+        assert len(telemetry.llm_spans()) == 1
+    finally:
+        LLMInstrumentor().uninstrument()
+    assert not otel_llm.is_instrumented()
+
+
+def test_instrument_again_with_other_settings_warns_and_keeps_the_first(telemetry, server, caplog):
+    providers = {"tracer_provider": telemetry.tracer_provider, "meter_provider": telemetry.meter_provider}
+    otel_llm.instrument(**providers)
+    try:
+        with caplog.at_level("WARNING", logger="otel_llm"):
+            otel_llm.instrument(**providers)  # the same: silently idempotent
+            assert caplog.records == []
+            otel_llm.instrument(**providers, provider_hosts={"127.0.0.1": "vllm"})
+        assert "already instrumented with other settings" in caplog.text
+        server.route("/v1/chat/completions", Reply.json(openai_chat()))
+        _client(server).chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+        [span] = telemetry.llm_spans()
+        assert span.attributes["gen_ai.provider.name"] == "openai"
+    finally:
+        otel_llm.uninstrument()
+
+
+def test_instrument_does_not_import_the_instrumentor_machinery():
+    """otel_llm.instrument() needs neither opentelemetry-instrumentation's BaseInstrumentor (with the packaging
+    and wrapt modules it imports) nor PyYAML (only for a prices file): less memory in every instrumented app."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, openai, otel_llm\n"
+        "otel_llm.instrument()\n"
+        "otel_llm.uninstrument()\n"
+        "print(sorted(m for m in ('opentelemetry.instrumentation.instrumentor', 'opentelemetry.instrumentation.utils',"
+        " 'yaml', 'wrapt') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"
+
+
 def test_with_raw_response_and_streaming_response(instrumented, server):
     server.route("/v1/chat/completions", Reply.json(openai_chat()))
     client = _client(server)

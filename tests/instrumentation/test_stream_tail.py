@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_llm
 from otel_llm import _call, _transport
-from otel_llm._instrumentor import flush
+from otel_llm._setup import flush
 from tests.instrumentation.payloads import anthropic_stream, openai_chat, openai_stream_chunks
 
 COMPARED = (
