@@ -359,15 +359,25 @@ class _StrippingReader(_TeeReader):
         return self._take()
 
     async def readuntil(self, separator: bytes = b"\n", **kwargs: Any) -> bytes:
+        if not separator:
+            raise ValueError("Separator should be at least one-byte string")
+        # aiohttp's own limit (max_size, else 2 x the reader's limit): a line without end is not buffered forever
+        limit: int = kwargs.get("max_size") or getattr(self._inner, "_high_water", None) or 1 << 17
+        start = 0
         while True:
-            i = self._buf.find(separator)
+            i = self._buf.find(separator, start)
             if i >= 0:
+                if i + len(separator) > limit:
+                    _line_too_long(self._buf, limit)
                 return self._take(i + len(separator))
+            if len(self._buf) > limit:
+                _line_too_long(self._buf, limit)
+            start = max(0, len(self._buf) - len(separator) + 1)  # a separator may straddle the next read
             if not await self._fill():
                 return self._take()
 
     async def readline(self, **kwargs: Any) -> bytes:
-        return await self.readuntil(b"\n")
+        return await self.readuntil(b"\n", max_size=kwargs.get("max_line_length"))
 
     async def readexactly(self, n: int) -> bytes:
         while len(self._buf) < n and await self._fill():
@@ -395,6 +405,13 @@ class _StrippingReader(_TeeReader):
 
     def at_eof(self) -> bool:
         return self._ended and not self._buf
+
+
+def _line_too_long(buf: bytearray, limit: int) -> None:
+    """Raise what aiohttp's own reader raises for a line over its limit."""
+    from aiohttp.http_exceptions import LineTooLong
+
+    raise LineTooLong(bytes(buf[:100]) + b"...", limit)
 
 
 def patch() -> None:

@@ -245,6 +245,12 @@ async def _read_stream(url: str, how: str, **post: Any) -> bytes:
                     except asyncio.IncompleteReadError as exc:
                         assert content.at_eof()
                         return out + exc.partial
+            if how == "events":  # a two-byte separator, which the 5-byte HTTP chunks cut in half
+                out = b""
+                while event := await content.readuntil(b"\n\n"):
+                    assert event.endswith(b"\n\n") or content.at_eof()
+                    out += event
+                return out
             if how == "read-n":
                 out = b""
                 while piece := await content.read(5):
@@ -256,7 +262,7 @@ async def _read_stream(url: str, how: str, **post: Any) -> bytes:
 
 
 @pytest.mark.parametrize("split", [None, 5])
-@pytest.mark.parametrize("how", ["read", "lines", "chunked", "chunks", "any", "exactly", "read-n"])
+@pytest.mark.parametrize("how", ["read", "lines", "events", "chunked", "chunks", "any", "exactly", "read-n"])
 def test_plain_aiohttp_stream_usage_injected_and_hidden(instrumented, server, how, split):
     """A stream that did not ask for usage gets include_usage added; the app reads, by every read method, exactly
     the bytes it would have had without it (the usage event taken out), and the span has the tokens."""
@@ -273,6 +279,27 @@ def test_plain_aiohttp_stream_usage_injected_and_hidden(instrumented, server, ho
     assert a["llm.usage.source"] == "provider"
     assert list(a["gen_ai.response.finish_reasons"]) == ["stop"]
     assert a["gen_ai.response.time_to_first_chunk"] > 0
+
+
+def test_plain_aiohttp_stream_line_over_the_limit_raises_as_aiohttp_does(telemetry, server):
+    """A line longer than aiohttp's limit raises aiohttp's own LineTooLong with the usage event hidden too: the
+    hidden-usage reader does not buffer a line without end."""
+    from aiohttp.http_exceptions import LineTooLong
+
+    huge = {"id": "x", "object": "chat.completion.chunk", "model": "m", "choices": [], "pad": "y" * 700_000}
+    server.route("/v1/chat/completions", Reply.sse([huge]))
+    url = f"{server.url}/v1/chat/completions"
+    with pytest.raises(LineTooLong):  # uninstrumented
+        asyncio.run(_read_stream(url, "lines", json=_STREAM_BODY))
+    otel_llm.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        with pytest.raises(LineTooLong):
+            asyncio.run(_read_stream(url, "lines", json=_STREAM_BODY))
+    finally:
+        otel_llm.uninstrument()
+    assert server.requests[-1].json()["stream_options"] == {"include_usage": True}  # the hidden-usage reader
+    [span] = telemetry.llm_spans()
+    assert span.attributes["gen_ai.request.model"] == "gpt-4o-mini"
 
 
 def test_plain_aiohttp_stream_bytes_body_keeps_the_apps_headers(instrumented, server):
