@@ -17,6 +17,7 @@ the stripped bytes, so lines, exact sizes and chunk iterators frame the body the
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import importlib
 import importlib.util
@@ -383,8 +384,6 @@ class _StrippingReader(_TeeReader):
         while len(self._buf) < n and await self._fill():
             pass
         if len(self._buf) < n:
-            import asyncio
-
             raise asyncio.IncompleteReadError(self._take(), n)
         return self._take(n)
 
