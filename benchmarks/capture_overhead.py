@@ -37,7 +37,7 @@ PROMPT = "Please reply to jane.doe@example.org or call +44 20 7946 0958 about in
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--pairs", type=int, default=10)
+    p.add_argument("--pairs", type=int, default=30)
     p.add_argument("--block", type=int, default=100)
     p.add_argument("--pin", action="store_true", help="pin this process to CPU 0 and the redaction child to CPU 1")
     args = p.parse_args(argv)
