@@ -12,7 +12,7 @@ child process: the threads that send and receive frames) and, for the child proc
 redaction child to CPU 1 (the loopback server is always on CPU 1). Writes
 ``benchmarks/results/capture_overhead.json`` and ``.md``.
 
-    python benchmarks/capture_overhead.py [--pairs 10] [--block 100] [--pin]
+    python benchmarks/capture_overhead.py [--pairs 30] [--block 100] [--pin]
 """
 
 from __future__ import annotations
