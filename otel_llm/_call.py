@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.context import get_current
 from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_llm import _safety
@@ -196,17 +197,17 @@ class Call:
         end = time.perf_counter()
         end_ns = time.time_ns()
         if self.owns_span and (deferred or self._size > INLINE_BYTES or self.state.enrichers or self._shadow()):
-            self.state.background.submit(self._complete, error, end, end_ns)
+            self.state.background.submit(self._complete, error, end, end_ns, False)
         else:
-            self._complete(error, end, end_ns)
+            self._complete(error, end, end_ns, True)
 
     def _shadow(self) -> bool:
         ctx = self._ctx
         return ctx is not None and ctx.shadow
 
-    def _complete(self, error: BaseException | None, end: float, end_ns: int) -> None:
+    def _complete(self, error: BaseException | None, end: float, end_ns: int, inline: bool) -> None:
         try:
-            self._finish(error, end, end_ns)
+            self._finish(error, end, end_ns, inline)
         except Exception as exc:
             _safety.report("finish", exc)
             if self.owns_span:
@@ -261,7 +262,7 @@ class Call:
         self._parts = []
         return self.provider.parse_response(body, capture_content=self.capture)  # type: ignore[no-any-return]
 
-    def _finish(self, error: BaseException | None, end: float, end_ns: int) -> None:
+    def _finish(self, error: BaseException | None, end: float, end_ns: int, inline: bool) -> None:
         span = self.span
         state = self.state
         attrs = self.metric_attrs
@@ -336,7 +337,10 @@ class Call:
                 },
                 timestamp=self.start_ns,
             )
-        state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc)
+        if inline:  # the app's thread: the SDK records on the drainer thread (see _metrics)
+            state.instruments.pending.add((attrs, end - self.start, inp, outp, cost, ttfc, tpc, get_current()))
+        else:
+            state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc)
 
         for enricher in state.enrichers:
             try:
