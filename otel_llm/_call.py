@@ -4,8 +4,9 @@ Created by ``_transport`` when a request is recognised as an LLM call; fed the r
 wrappers in ``_streaming``; finished exactly once (exhaustion, close, error or garbage collection).
 
 While the response is read a call only keeps the bytes it sees (with their arrival times); when it finishes,
-``_complete`` parses the response, sets the span's attributes and event, computes cost, records metrics, runs
-enrichers and ends the span with the end time taken when the call finished. That runs inline for bodies up to
+``_complete`` parses the response, sets the span's attributes and event, computes cost, queues the metric
+records (``_metrics`` records them on its drainer thread), runs enrichers and ends the span with the end time
+taken when the call finished. That runs inline for bodies up to
 ``INLINE_BYTES`` and on the background thread for larger ones, shadow copies, calls ended by garbage collection
 and whenever enrichers are configured. (A span owned by the SDK itself — anthropic's — is always completed
 synchronously, before the SDK ends it.)
