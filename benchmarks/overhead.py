@@ -278,8 +278,8 @@ def summarise(
         if has_cpu:
             entry["cpu_p50_us"] = {w: pct(v, 50) for w, v in cpu_pooled.items()}
             entry["cpu_p99_us"] = {w: pct(v, 99) for w, v in cpu_pooled.items()}
-            # All the process's CPU per call, wherever it ran: work done in batches on another thread (ours'
-            # metric records) lands in a few calls' windows, which a percentile leaves out and the mean does not.
+            # All the process's CPU per call, wherever it ran: work done in bursts on other threads (span export,
+            # garbage collection) lands in a few calls' windows, which a percentile leaves out and the mean does not.
             entry["cpu_mean_us"] = {w: sum(v) / len(v) / 1000 for w, v in cpu_pooled.items() if v}
             entry["round_cpu_p50_us"] = {w: [pct(r["cpu_ns"][w], 50) for r in ok] for w in ("plain", "short", "long")}
         entry.update(
@@ -527,9 +527,9 @@ def markdown(result: dict[str, Any]) -> str:
         "uninstrumented blocks (median over pairs of the difference of block medians; drift on a busy machine hits "
         "both sides alike); *fresh processes, wall* — pooled p50 of separate processes (`perf_counter_ns`); "
         "*fresh processes, CPU* — the same with the process's CPU time (`process_time_ns`, all threads). "
-        "otel-llm hands each call's metric records to a drainer thread that records them in batches while the "
-        "app waits on the network: a percentile of per-call CPU leaves that work out, so the *mean* CPU per call "
-        "(all threads) is reported too: it is the call's whole cost to the process.",
+        "Work that runs in bursts on other threads (span export, garbage collection) lands in few calls' "
+        "windows, which a percentile leaves out: the *mean* CPU per call (all threads) is reported too, the "
+        "call's whole cost to the process.",
         "",
         "| figure | basis | target | measured | met |",
         "|---|---|---|---|---|",

@@ -4,9 +4,8 @@ Created by ``_transport`` when a request is recognised as an LLM call; fed the r
 wrappers in ``_streaming``; finished exactly once (exhaustion, close, error or garbage collection).
 
 While the response is read a call only keeps the bytes it sees (with their arrival times); when it finishes,
-``_complete`` parses the response, sets the span's attributes and event, computes cost, queues the metric
-records (``_metrics`` records them on its drainer thread), runs enrichers and ends the span with the end time
-taken when the call finished. That runs inline for bodies up to
+``_complete`` parses the response, sets the span's attributes and event, computes cost, records metrics, runs
+enrichers and ends the span with the end time taken when the call finished. That runs inline for bodies up to
 ``INLINE_BYTES`` and on the background thread for larger ones, shadow copies, calls ended by garbage collection
 and whenever enrichers are configured. (A span owned by the SDK itself — anthropic's — is always completed
 synchronously, before the SDK ends it.)
@@ -19,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.context import get_current
 from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_llm import _safety
@@ -198,17 +196,17 @@ class Call:
         end = time.perf_counter()
         end_ns = time.time_ns()
         if self.owns_span and (deferred or self._size > INLINE_BYTES or self.state.enrichers or self._shadow()):
-            self.state.background.submit(self._complete, error, end, end_ns, False)
+            self.state.background.submit(self._complete, error, end, end_ns)
         else:
-            self._complete(error, end, end_ns, True)
+            self._complete(error, end, end_ns)
 
     def _shadow(self) -> bool:
         ctx = self._ctx
         return ctx is not None and ctx.shadow
 
-    def _complete(self, error: BaseException | None, end: float, end_ns: int, inline: bool) -> None:
+    def _complete(self, error: BaseException | None, end: float, end_ns: int) -> None:
         try:
-            self._finish(error, end, end_ns, inline)
+            self._finish(error, end, end_ns)
         except Exception as exc:
             _safety.report("finish", exc)
             if self.owns_span:
@@ -263,7 +261,7 @@ class Call:
         self._parts = []
         return self.provider.parse_response(body, capture_content=self.capture)  # type: ignore[no-any-return]
 
-    def _finish(self, error: BaseException | None, end: float, end_ns: int, inline: bool) -> None:
+    def _finish(self, error: BaseException | None, end: float, end_ns: int) -> None:
         span = self.span
         state = self.state
         attrs = self.metric_attrs
@@ -338,10 +336,7 @@ class Call:
                 },
                 timestamp=self.start_ns,
             )
-        if inline:  # the app's thread: the SDK records on the drainer thread (see _metrics)
-            state.instruments.pending.add((attrs, end - self.start, inp, outp, cost, ttfc, tpc, get_current()))
-        else:
-            state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc)
+        state.instruments.record(attrs, end - self.start, inp, outp, cost, ttfc, tpc)
 
         for enricher in state.enrichers:
             try:

@@ -170,7 +170,6 @@ def clear_state(timeout_s: float = 5.0) -> None:
     _state.set_state(None)
     if state is not None:
         state.background.shutdown(timeout_s)  # completes calls, which may hand content to the redaction worker
-        state.instruments.pending.stop(timeout_s)
         if state.redaction_worker is not None:
             state.redaction_worker.shutdown(timeout_s)
     _safety.set_error_counter(None)
@@ -182,7 +181,6 @@ def flush(timeout_s: float = 5.0) -> bool:
     if state is None:
         return True
     ok = state.background.flush(timeout_s)
-    state.instruments.pending.drain()
     if state.redaction_worker is not None:
         ok = bool(state.redaction_worker.flush(timeout_s)) and ok
     return ok

@@ -1,13 +1,8 @@
 """Each finished call's histogram records: in the next collection (streams included), counted once, with
 exemplars that carry the LLM span's trace, and a bad measurement never raised into the app nor losing the
-others. Calls finished on the app's thread are recorded by the drainer thread, never by the app's thread; a
-collection drains first, uninstrument() stops the drainer, a full queue records in place, a fork starts empty."""
+others."""
 
 from __future__ import annotations
-
-import os
-import threading
-import time
 
 import openai
 import pytest
@@ -15,7 +10,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 import otel_llm
-from otel_llm import _metrics, _state
+from otel_llm import _metrics
 from tests.instrumentation.loopback import Reply
 from tests.instrumentation.payloads import openai_chat, openai_stream_chunks
 
@@ -96,89 +91,3 @@ def test_a_bad_record_is_reported_and_the_rest_still_reach_the_sdk(caplog: pytes
     instruments.record(attrs, 0.3, None, None, None, None, None)  # none of them raised
     [duration] = _points(reader)["gen_ai.client.operation.duration"]
     assert duration.count == 3  # type: ignore[attr-defined]
-
-
-def _record_threads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Names of the threads on which the instrumentation hands calls' measurements to the SDK."""
-    state = _state.get()
-    assert state is not None
-    pending = state.instruments.pending
-    threads: list[str] = []
-    sink = pending.sink
-
-    def spy(*item: object) -> None:
-        threads.append(threading.current_thread().name)
-        sink(*item)
-
-    monkeypatch.setattr(pending, "sink", spy)
-    return threads
-
-
-def test_the_app_thread_does_not_record_the_drainer_does_soon_after(instrumented, server, monkeypatch):
-    server.route("/v1/chat/completions", Reply.json(openai_chat()))
-    threads = _record_threads(monkeypatch)
-    with _client(server) as client:
-        for _ in range(3):
-            client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    deadline = time.monotonic() + 10
-    while len(threads) < 3 and time.monotonic() < deadline:  # no collection in between: only the drainer records
-        time.sleep(0.005)
-    assert threads == ["otel-llm-metrics"] * 3
-    assert threading.current_thread().name not in threads
-
-
-def test_a_collection_without_any_flush_includes_calls_still_waiting(instrumented, server, monkeypatch):
-    server.route("/v1/chat/completions", Reply.json(openai_chat()))
-    monkeypatch.setattr(_metrics, "_BATCH_S", 3600.0)  # the drainer would wait an hour: only the collection drains
-    with _client(server) as client:
-        client.chat.completions.create(model=MODEL, messages=MESSAGES)
-        client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    state = _state.get()
-    assert state is not None
-    assert len(state.instruments.pending) == 2
-    [duration] = _points(instrumented.reader)["gen_ai.client.operation.duration"]  # reader.get_metrics_data() only
-    assert duration.count == 2  # type: ignore[attr-defined]
-    assert len(state.instruments.pending) == 0
-
-
-def test_uninstrument_stops_the_drainer_and_records_what_was_waiting(telemetry, server, monkeypatch):
-    server.route("/v1/chat/completions", Reply.json(openai_chat()))
-    monkeypatch.setattr(_metrics, "_BATCH_S", 3600.0)
-    otel_llm.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
-    try:
-        with _client(server) as client:
-            client.chat.completions.create(model=MODEL, messages=MESSAGES)
-        assert [t for t in threading.enumerate() if t.name == "otel-llm-metrics"]
-    finally:
-        otel_llm.uninstrument()
-    assert not [t for t in threading.enumerate() if t.name == "otel-llm-metrics"]
-    [duration] = _points(telemetry.reader)["gen_ai.client.operation.duration"]
-    assert duration.count == 1  # type: ignore[attr-defined]
-
-
-def test_a_full_queue_records_where_the_call_finishes(instrumented, server, monkeypatch):
-    server.route("/v1/chat/completions", Reply.json(openai_chat()))
-    monkeypatch.setattr(_metrics, "_MAX_PENDING", 0)
-    threads = _record_threads(monkeypatch)
-    with _client(server) as client:
-        client.chat.completions.create(model=MODEL, messages=MESSAGES)
-    assert threads == [threading.current_thread().name]
-
-
-@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="needs os.register_at_fork")
-def test_a_forked_child_starts_with_nothing_waiting_and_no_drainer(monkeypatch):
-    monkeypatch.setattr(_metrics, "_BATCH_S", 3600.0)
-    recorded: list[object] = []
-    pending = _metrics.PendingRecords(lambda *item: recorded.append(item))
-    pending.add(("parent's call",))
-    assert len(pending) == 1
-    pid = os.fork()
-    if pid == 0:  # the child: exit 0 only if the parent's record is not there to be sent twice
-        ok = len(pending) == 0 and pending._thread is None
-        pending.add(("child's call",))
-        pending.drain()
-        os._exit(0 if ok and recorded == [("child's call",)] else 1)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    pending.stop()
-    assert recorded == [("parent's call",)]
