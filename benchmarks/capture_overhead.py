@@ -184,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = zip(added(medians, state), added(medians, "content_off"), strict=True)
         return statistics.median([c - o for c, o in pairs])
 
+    toggled_diff = [on - off for on, off in zip(toggled[True], toggled[False], strict=True)]
     result = {
         "pairs": args.pairs,
         "block": args.block,
@@ -204,13 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         "redaction_threads_cpu_us_per_call": statistics.median(threads_cpu["capture"]),
         "process_backend_threads_cpu_us_per_call": statistics.median(threads_cpu["capture_process"]),
         "child_cpu_us_per_call": statistics.median(child_cpu),
-        "toggled_capture_process_minus_off_us": statistics.median(
-            [on - off for on, off in zip(toggled[True], toggled[False], strict=True)]
-        ),
-        "toggled_spread_us": [
-            min(on - off for on, off in zip(toggled[True], toggled[False], strict=True)),
-            max(on - off for on, off in zip(toggled[True], toggled[False], strict=True)),
-        ],
+        "toggled_capture_process_minus_off_us": statistics.median(toggled_diff),
+        "toggled_spread_us": [min(toggled_diff), max(toggled_diff)],
         "toggled_cpu_us_per_call": statistics.median(
             [on - off for on, off in zip(toggled_cpu[True], toggled_cpu[False], strict=True)]
         ),

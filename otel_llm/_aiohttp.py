@@ -151,7 +151,7 @@ def _begin(session: Any, method: str, str_or_url: Any, kwargs: dict[str, Any]) -
         items = [(k, v) for k, v in items if k.lower() != "content-length"]  # aiohttp sets it from the data
         if sent_json and not any(k.lower() == "content-type" for k, _ in items):
             items.append(("Content-Type", "application/json"))
-    if tags or injected:  # the experiment headers are ours: they do not go to the provider
+    if tags or injected:  # the headers without ours (X-LLM-*) and, for a new body, without its old Content-Length
         kwargs["headers"] = [(k, v) for k, v in items if k.lower() not in _X_LLM]
     return call, injected
 
